@@ -1,0 +1,11 @@
+"""The SLT engine: torch, numpy and scipy only — never widget code (a test enforces it)."""
+from .errors import SLTInputError, UnsupportedModelError
+from .chain import to_chain, eval_mode
+from .slt import LinearMap, slt, slt_layers, activations
+from .streaming import iter_inputs, iter_slt, SLTCache
+from .spectra import singular_spectrum, auc_score, node_spectra, input_spectra, NodeSpectra
+from .describe import describe
+
+__all__ = ["SLTInputError", "UnsupportedModelError", "to_chain", "eval_mode", "LinearMap", "slt",
+           "slt_layers", "activations", "iter_inputs", "iter_slt", "SLTCache", "singular_spectrum",
+           "auc_score", "node_spectra", "input_spectra", "NodeSpectra", "describe"]

@@ -1,0 +1,28 @@
+"""`describe(model)`: the layers the engine sees, with their numbers."""
+from __future__ import annotations
+
+from .chain import to_chain
+
+__all__ = ["describe"]
+
+
+def describe(model, print_it: bool = True) -> str:
+    """Text listing how the engine reads ``model``: affine blocks, hidden layers HL1..HLL, output.
+
+    Returns the text (and prints it unless ``print_it=False``).
+    """
+    chain = to_chain(model)
+    lines = [f"{type(model).__name__}: {chain.n_hidden} hidden layers, "
+             f"{'exact (piecewise linear)' if chain.exact else 'Jacobian linearisation (smooth activations)'}",
+             f"  input    d_in={chain.d_in}"]
+    for k, (name, act) in enumerate(chain.acts, start=1):
+        blk = chain.blocks[k - 1]
+        lines.append(f"  HL{k:<6} {' + '.join(blk.modules) or 'identity'} -> {name} ({type(act).__name__}), "
+                     f"width {chain.widths[k - 1]}   layer={k}")
+    last = chain.blocks[-1]
+    lines.append(f"  output   {' + '.join(last.modules) or '= HL%d' % chain.n_hidden}, width {chain.d_out}"
+                 "   layer='output'")
+    text = "\n".join(lines)
+    if print_it:
+        print(text)
+    return text

@@ -1,0 +1,449 @@
+"""Sample-dependent linear transforms (SLTs) of feed-forward networks (METHODS §1).
+
+For every sample ``x`` and layer ``l`` the engine returns ``A_l(x)`` and ``c_l(x)``
+with ``A_l(x) x + c_l(x) = h_l(x)``, the layer's real activation. The slopes of
+every nonlinearity come from the model's real forward pass (never recomputed from
+folded weights, which flips masks at pre-activations near zero). For piecewise-
+linear activations the map is exact; for smooth ones it is the Jacobian and
+``exact`` is False.
+
+Two chain products, both chunked over samples with preallocated outputs:
+
+* one layer (``slt``): from the layer back to the input,
+  ``M ← (M · diag(s_k)) W_k`` — the weights are shared by all samples, so each
+  step is one tall ``[chunk·rows, d_k] @ [d_k, d_{k-1}]`` matrix multiply and
+  the cost is proportional to the number of selected rows;
+* every hidden layer at once (``slt_layers``): forward,
+  ``J_k = diag(s_k) W_k J_{k-1}``, kept transposed so each step is again one tall
+  multiply ``[chunk·F, d_{k-1}] @ W_kᵀ``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .chain import PIECEWISE_LINEAR, Chain, eval_mode, to_chain
+from .errors import SLTInputError
+
+__all__ = ["LinearMap", "slt", "slt_layers", "activations", "forward_record", "resolve_layer",
+           "resolve_nodes", "as_input", "DEFAULT_CHUNK"]
+
+DEFAULT_CHUNK = 256
+
+
+@dataclass
+class LinearMap:
+    """Per-sample affine maps ``h = weight @ x + bias``.
+
+    weight: ``[n, d_layer, d_in]`` (``d_layer`` = number of selected nodes);
+    bias: ``[n, d_layer]``; exact: True when every nonlinearity on the path is
+    piecewise linear (the map is then the network itself around ``x``), False for
+    a Jacobian linearisation; layer: ``1..L`` or ``"output"``; nodes: ``[d_layer]``
+    indices of the selected rows, or None for all.
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    exact: bool
+    layer: int | str = "output"
+    nodes: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.weight.shape[0]
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """``weight @ x + bias`` for inputs ``x [n, d_in]`` → ``[n, d_layer]``."""
+        x = x.reshape(x.shape[0], -1).to(self.weight.dtype)
+        return torch.einsum("nrd,nd->nr", self.weight, x) + self.bias
+
+    def numpy(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(weight, bias)`` as numpy arrays."""
+        return self.weight.detach().cpu().numpy(), self.bias.detach().cpu().numpy()
+
+    @property
+    def nbytes(self) -> int:
+        return self.weight.numel() * self.weight.element_size() + self.bias.numel() * self.bias.element_size()
+
+
+# --------------------------------------------------------------------------- validation
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def as_input(x, d_in: int | None, dtype=None, device=None) -> torch.Tensor:
+    """Validate and convert inputs to a float tensor ``[n, d_in]`` (flattening ``[n, *shape]``)."""
+    if isinstance(x, np.ndarray):
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise SLTInputError(f"x must hold numbers, got numpy dtype {x.dtype}")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    elif not isinstance(x, torch.Tensor):
+        raise SLTInputError(f"x must be a torch.Tensor or numpy array [n, d_in], got {type(x).__name__}")
+    if x.dtype in (torch.float16, torch.bfloat16) or not x.is_floating_point():
+        x = x.to(torch.float32)
+    if dtype is not None:
+        x = x.to(dtype)
+    if device is not None:
+        x = x.to(device)
+    if x.ndim == 1:
+        raise SLTInputError(f"x must be a batch [n, d_in]; got a single vector of shape {tuple(x.shape)}: "
+                            "use x[None] for one sample")
+    if x.ndim > 2:
+        x = x.reshape(x.shape[0], -1)
+    if x.shape[0] == 0:
+        raise SLTInputError("x holds no samples (shape [0, …]); select at least one sample")
+    if d_in is not None and x.shape[1] != d_in:
+        raise SLTInputError(f"x has {x.shape[1]} features per sample but the model's first Linear layer "
+                            f"expects {d_in}; pass x as [n, {d_in}]")
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).any(1).nonzero().flatten()
+        raise SLTInputError(f"x contains NaN or inf in {len(bad)} samples (first rows: {bad[:5].tolist()}); "
+                            "clean them before computing SLTs")
+    return x
+
+
+def resolve_layer(chain: Chain, layer) -> int:
+    """Layer number ``1..L`` for hidden layers, ``L + 1`` for ``"output"``."""
+    L = chain.n_hidden
+    if isinstance(layer, str):
+        key = layer.strip().lower()
+        if key in ("output", "out"):
+            return L + 1
+        if key.startswith("hl") and key[2:].isdigit():
+            layer = int(key[2:])
+        else:
+            raise SLTInputError(f"layer must be 'output' or a hidden layer number 1..{L}, got {layer!r}")
+    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
+        raise SLTInputError(f"layer must be 'output' or an int 1..{L}, got {layer!r}")
+    if not 1 <= int(layer) <= L:
+        raise SLTInputError(f"hidden layer {layer} does not exist: this model has hidden layers 1..{L} "
+                            "(the k-th nonlinearity's output) and 'output'")
+    return int(layer)
+
+
+def resolve_nodes(nodes, width: int) -> np.ndarray | None:
+    """Node indices ``[r]`` from an int, sequence, slice or bool mask; None keeps all rows."""
+    if nodes is None:
+        return None
+    if isinstance(nodes, slice):
+        idx = np.arange(width)[nodes]
+    else:
+        arr = np.asarray(nodes.cpu() if isinstance(nodes, torch.Tensor) else nodes)
+        if arr.dtype == bool:
+            if arr.shape != (width,):
+                raise SLTInputError(f"a boolean node mask must have length {width}, got shape {arr.shape}")
+            idx = np.flatnonzero(arr)
+        elif np.issubdtype(arr.dtype, np.integer):
+            idx = np.atleast_1d(arr).astype(np.int64)
+        else:
+            raise SLTInputError(f"nodes must be ints, a slice or a boolean mask, got dtype {arr.dtype}")
+    if idx.size == 0:
+        raise SLTInputError("nodes selects no node; pass None for all nodes")
+    if idx.min() < 0 or idx.max() >= width:
+        raise SLTInputError(f"node index out of range: this layer has nodes 0..{width - 1}, got "
+                            f"{idx.min()}..{idx.max()}")
+    return idx
+
+
+# --------------------------------------------------------------------------- forward pass
+def _slope(act: nn.Module, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """dφ/dz of an elementwise activation at ``z`` ``[n, d]``, matching autograd's convention."""
+    if isinstance(act, nn.ReLU):
+        return (z > 0).to(z.dtype)
+    if isinstance(act, nn.LeakyReLU):
+        return torch.where(z > 0, torch.ones((), dtype=z.dtype, device=z.device),
+                           torch.full((), act.negative_slope, dtype=z.dtype, device=z.device))
+    if isinstance(act, nn.PReLU):
+        w = act.weight.detach().to(z.dtype)
+        return torch.where(z > 0, torch.ones((), dtype=z.dtype, device=z.device), w.expand_as(z))
+    if isinstance(act, nn.Hardtanh):  # ReLU6 included
+        return ((z > act.min_val) & (z < act.max_val)).to(z.dtype)
+    with torch.enable_grad():
+        zz = z.detach().requires_grad_(True)
+        out = act(zz)
+        (g,) = torch.autograd.grad(out, zz, torch.ones_like(out))
+    return g.detach()
+
+
+@dataclass
+class Record:
+    """What one forward pass leaves for the chain products (per chunk).
+
+    slopes/offsets: ``L`` tensors ``[n, d_k]`` — ``h_k = s_k ⊙ (W_k h_{k-1} + b_k) + o_k``
+    gives ``e_k = s_k ⊙ b_k + o_k`` in ``offsets``; hidden: ``L`` activations
+    ``[n, d_k]``; output ``[n, d_out]``.
+    """
+
+    slopes: list[torch.Tensor]
+    offsets: list[torch.Tensor]
+    hidden: list[torch.Tensor]
+    output: torch.Tensor
+
+
+def forward_record(chain: Chain, x: torch.Tensor, weights=None) -> Record:
+    """Run the real modules on ``x [n, d_in]`` (eval mode, no grad) and record slopes and offsets."""
+    slopes, offsets, hidden = [], [], []
+    k = 0
+    h = x
+    with torch.no_grad():
+        for name, m in chain.modules:
+            if isinstance(m, nn.Flatten) and h.ndim == 2:
+                continue
+            if k < chain.n_hidden and m is chain.acts[k][1] and name == chain.acts[k][0]:
+                z = h
+                h = m(z)
+                s = _slope(m, z, h)
+                bias = weights[k][1] if weights is not None else None
+                off = h - s * z
+                e = off if bias is None else off + s * bias
+                slopes.append(s)
+                offsets.append(e)
+                hidden.append(h)
+                k += 1
+            else:
+                h = m(h)
+    return Record(slopes, offsets, hidden, h)
+
+
+# --------------------------------------------------------------------------- chain products
+class _Prepared:
+    """Chain + folded weights cast to the compute dtype/device (built once per call)."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype, device):
+        self.model = model
+        self.chain = to_chain(model)
+        self.weights = [b.cast(dtype, device) for b in self.chain.blocks]
+        self.exact = self.chain.exact
+        self.dtype = dtype
+        self.device = device
+
+    def record(self, x: torch.Tensor) -> Record:
+        dev = _model_device(self.model)
+        rec = forward_record(self.chain, x.to(dev).to(_param_dtype(self.model, x.dtype)), None)
+        W = self.weights
+        cast = lambda t: t.to(device=self.device, dtype=self.dtype)  # noqa: E731
+        rec.slopes = [cast(s) for s in rec.slopes]
+        rec.hidden = [cast(h) for h in rec.hidden]
+        rec.output = cast(rec.output)
+        # e_k = o_k + s_k ⊙ b_k with the folded bias of the block feeding φ_k
+        rec.offsets = [cast(o) + (s * W[k][1] if W[k][1] is not None else 0)
+                       for k, (o, s) in enumerate(zip(rec.offsets, rec.slopes))]
+        return rec
+
+
+def _param_dtype(model: nn.Module, fallback):
+    for p in model.parameters():
+        return p.dtype
+    return fallback
+
+
+def _backward_chunk(prep: _Prepared, rec: Record, target: int, rows: np.ndarray | None,
+                    out_w: torch.Tensor, out_b: torch.Tensor) -> None:
+    """Fill ``out_w [n, r, d_in]`` and ``out_b [n, r]`` for layer ``target`` (1..L+1)."""
+    W = prep.weights
+    L = prep.chain.n_hidden
+    n = out_w.shape[0]
+    d_in = out_w.shape[2]
+    rows_t = None if rows is None else torch.as_tensor(rows, device=out_w.device)
+    if target == L + 1:
+        w, b = W[L]
+        if w is None:  # model ends with a nonlinearity: output = h_L
+            return _backward_chunk(prep, rec, L, rows, out_w, out_b)
+        M = (w if rows_t is None else w[rows_t]).unsqueeze(0)          # [1, r, d_L] shared
+        c = (b if rows_t is None else b[rows_t]).expand(n, -1).clone() if b is not None \
+            else torch.zeros(out_b.shape, dtype=out_b.dtype, device=out_b.device)
+        k = L
+    else:
+        k = target
+        e = rec.offsets[k - 1]
+        s = rec.slopes[k - 1]
+        c = (e if rows_t is None else e[:, rows_t]).clone()
+        w = W[k - 1][0]
+        s_r = s if rows_t is None else s[:, rows_t]
+        if w is None:
+            width = s.shape[1]
+            sel = torch.eye(width, dtype=s.dtype, device=s.device)
+            sel = sel if rows_t is None else sel[rows_t]
+            M = s_r.unsqueeze(2) * sel.unsqueeze(0)
+        else:
+            wr = w if rows_t is None else w[rows_t]
+            M = s_r.unsqueeze(2) * wr.unsqueeze(0)                     # [n, r, d_{k-1}]
+        k -= 1
+    # M maps h_k → target rows; walk back to the input
+    while k >= 1:
+        s = rec.slopes[k - 1]
+        c += torch.einsum("nrd,nd->nr", M.expand(n, -1, -1), rec.offsets[k - 1]) if M.shape[0] == 1 \
+            else torch.einsum("nrd,nd->nr", M, rec.offsets[k - 1])
+        Ms = M * s.unsqueeze(1)                                        # [n, r, d_k]
+        w = W[k - 1][0]
+        r = Ms.shape[1]
+        if w is None:
+            M = Ms
+        elif k == 1:
+            torch.mm(Ms.reshape(n * r, -1), w, out=out_w.view(n * r, d_in))
+            out_b.copy_(c)
+            return
+        else:
+            M = torch.mm(Ms.reshape(n * r, -1), w).view(n, r, -1)
+        k -= 1
+    # reached the input without a final Linear (first block is identity) or target was layer 0
+    if M.shape[0] == 1:
+        M = M.expand(n, -1, -1)
+    out_w.copy_(M)
+    out_b.copy_(c)
+
+
+def _prepare(model, x, dtype=None, device=None):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    device = torch.device(device) if device is not None else _model_device(model)
+    chain = to_chain(model)
+    xt = as_input(x, chain.d_in, dtype=dtype, device=device)
+    if xt.dtype not in (torch.float32, torch.float64):
+        xt = xt.float()
+    prep = _Prepared(model, xt.dtype, device)
+    return prep, xt
+
+
+def slt(model: nn.Module, x, layer="output", nodes=None, *, chunk: int = DEFAULT_CHUNK,
+        dtype=None, device=None, method: str = "auto") -> LinearMap:
+    """Sample-dependent linear transforms of one layer.
+
+    Parameters
+    ----------
+    model : ``nn.Module`` — a (nested) ``nn.Sequential`` of supported modules (see
+        :func:`slt_widgets.describe`). Always evaluated in eval mode; it is not changed.
+    x : ``[n, d_in]`` tensor or array (``[n, *shape]`` is flattened).
+    layer : ``"output"`` or hidden layer ``1..L`` (the k-th nonlinearity's output).
+    nodes : optional rows of the layer (ints, slice or bool mask ``[d_layer]``); cost
+        scales with their number.
+    chunk : samples per chunk of the chain product.
+    dtype : compute dtype (default: x's, float32 for non-float input).
+    device : where to compute (default: the model's device).
+
+    Returns
+    -------
+    :class:`LinearMap` with weight ``[n, r, d_in]`` and bias ``[n, r]`` (``r`` = selected
+    rows) such that ``weight @ x + bias`` equals the layer's activations.
+    """
+    if method not in ("auto", "chain", "general"):
+        raise SLTInputError(f"method must be 'auto', 'chain' or 'general', got {method!r}")
+    if method == "general" or (method == "auto" and not _is_chain(model)):
+        from .general import slt_general  # any feed-forward model via torch.func
+        return slt_general(model, x, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
+    prep, xt = _prepare(model, x, dtype, device)
+    with eval_mode(model):
+        return _slt_prepared(prep, xt, layer, nodes, chunk)
+
+
+def _is_chain(model) -> bool:
+    try:
+        to_chain(model)
+        return True
+    except TypeError:
+        return False
+
+
+def _slt_prepared(prep: _Prepared, xt: torch.Tensor, layer, nodes, chunk: int) -> LinearMap:
+    target = resolve_layer(prep.chain, layer)
+    width = prep.chain.layer_width("output" if target == prep.chain.n_hidden + 1 else target)
+    rows = resolve_nodes(nodes, width)
+    r = width if rows is None else len(rows)
+    n, d_in = xt.shape
+    out_w = torch.empty((n, r, d_in), dtype=prep.dtype, device=prep.device)
+    out_b = torch.empty((n, r), dtype=prep.dtype, device=prep.device)
+    chunk = max(1, int(chunk))
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        rec = prep.record(xt[s:e])
+        _backward_chunk(prep, rec, target, rows, out_w[s:e], out_b[s:e])
+    lay = "output" if target == prep.chain.n_hidden + 1 else target
+    return LinearMap(out_w, out_b, prep.exact, lay, rows)
+
+
+def slt_layers(model: nn.Module, x, layers: Sequence | None = None, *, chunk: int = DEFAULT_CHUNK,
+               dtype=None, device=None) -> dict:
+    """SLTs of several layers at once by the forward chain ``J_k = diag(s_k) W_k J_{k-1}``.
+
+    layers: hidden layer numbers and/or ``"output"`` (default: every hidden layer and
+    the output). Returns ``{layer: LinearMap}`` with weight ``[n, d_layer, d_in]``
+    (a transposed view of ``[n, d_in, d_layer]`` storage) and bias ``[n, d_layer]``.
+    Memory is ``n × d_in × Σ d_layer``: stream with :func:`iter_slt_layers` for large n.
+    """
+    prep, xt = _prepare(model, x, dtype, device)
+    L = prep.chain.n_hidden
+    wanted = list(range(1, L + 1)) + ["output"] if layers is None else list(layers)
+    targets = sorted({resolve_layer(prep.chain, l) for l in wanted})
+    n, d_in = xt.shape
+    outs = {}
+    for t in targets:
+        w = prep.chain.layer_width("output" if t == L + 1 else t)
+        outs[t] = (torch.empty((n, d_in, w), dtype=prep.dtype, device=prep.device),
+                   torch.empty((n, w), dtype=prep.dtype, device=prep.device))
+    with eval_mode(model):
+        for s in range(0, n, max(1, int(chunk))):
+            e = min(n, s + chunk)
+            rec = prep.record(xt[s:e])
+            _forward_chunk(prep, rec, xt[s:e], targets, {t: (o[0][s:e], o[1][s:e]) for t, o in outs.items()})
+    return {("output" if t == L + 1 else t): LinearMap(o[0].transpose(1, 2), o[1], prep.exact,
+                                                       "output" if t == L + 1 else t, None)
+            for t, o in outs.items()}
+
+
+def _forward_chunk(prep: _Prepared, rec: Record, x: torch.Tensor, targets, outs) -> None:
+    """Forward chain for one chunk; writes ``Jᵀ [n, d_in, d_k]`` and biases into ``outs``."""
+    W = prep.weights
+    L = prep.chain.n_hidden
+    n, d_in = x.shape
+    last = max(targets)
+    Jt = None            # [n, d_in, d_k]; None = identity
+    c = None             # [n, d_k]; None = zero
+    for k in range(1, min(last, L) + 1):
+        w, _ = W[k - 1]
+        s = rec.slopes[k - 1]
+        if w is None:
+            Jt = torch.diag_embed(s) if Jt is None else Jt * s.unsqueeze(1)
+            c = rec.offsets[k - 1] if c is None else c * s + rec.offsets[k - 1]
+        else:
+            if Jt is None:
+                Jt = w.t().unsqueeze(0) * s.unsqueeze(1)                       # [n, d_in, d_k]
+            else:
+                Jt = torch.mm(Jt.reshape(n * d_in, -1), w.t()).view(n, d_in, -1)
+                Jt.mul_(s.unsqueeze(1))
+            c = rec.offsets[k - 1] if c is None else torch.mm(c, w.t()) * s + rec.offsets[k - 1]
+        if k in outs:
+            outs[k][0].copy_(Jt)
+            outs[k][1].copy_(c)
+    if L + 1 in outs:
+        w, b = W[L]
+        ow, ob = outs[L + 1]
+        if w is None:
+            ow.copy_(Jt)
+            ob.copy_(c)
+        else:
+            torch.mm(Jt.reshape(n * d_in, -1), w.t(), out=ow.view(n * d_in, -1))
+            cb = torch.mm(c, w.t())
+            ob.copy_(cb + b if b is not None else cb)
+
+
+def activations(model: nn.Module, x, *, chunk: int = 4096, dtype=None, device=None) -> dict:
+    """Real activations of every hidden layer and the output.
+
+    x ``[n, d_in]`` → ``{1: [n, d_1], …, L: [n, d_L], "output": [n, d_out]}`` (eval mode).
+    """
+    prep, xt = _prepare(model, x, dtype, device)
+    parts = []
+    with eval_mode(model):
+        for s in range(0, xt.shape[0], chunk):
+            rec = forward_record(prep.chain, xt[s:s + chunk].to(_model_device(model)))
+            parts.append(rec.hidden + [rec.output])
+    L = prep.chain.n_hidden
+    cat = [torch.cat([p[i] for p in parts]) for i in range(L + 1)]
+    return {**{k + 1: cat[k] for k in range(L)}, "output": cat[L]}

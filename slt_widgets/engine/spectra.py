@@ -1,0 +1,161 @@
+"""Singular-value spectra and the complexity score (METHODS §2), streamed per node.
+
+``node_spectra`` never holds the ``[N × nodes × F]`` tensor: it accumulates one
+``F × F`` Gram matrix per node (float32 per batch, float64 across batches) and takes
+eigenvalues at the end; singular values of the node's ``[N × F]`` SLT matrix are
+their square roots. ``input_spectra`` does the same with one ``M × M`` Gram per
+input dimension (Σ_INPUTS).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .slt import _prepare, _forward_chunk, resolve_layer
+from .chain import eval_mode
+from .streaming import iter_inputs
+
+__all__ = ["singular_spectrum", "auc_score", "node_spectra", "input_spectra", "NodeSpectra",
+           "spectra_from_gram"]
+
+
+def singular_spectrum(matrix) -> np.ndarray:
+    """Singular values ``[min(N, F)]`` (descending, float64) of a matrix ``[N, F]``."""
+    m = matrix.detach().cpu().double() if isinstance(matrix, torch.Tensor) else torch.as_tensor(
+        np.asarray(matrix, dtype=np.float64))
+    if m.ndim != 2:
+        raise ValueError(f"singular_spectrum needs a 2-D matrix [N, F], got shape {tuple(m.shape)}")
+    if m.numel() == 0:
+        raise ValueError(f"singular_spectrum got an empty matrix of shape {tuple(m.shape)}")
+    if not torch.isfinite(m).all():
+        raise ValueError("singular_spectrum: the matrix contains NaN or inf")
+    return torch.linalg.svdvals(m).numpy()
+
+
+def auc_score(sigmas, D: int | None = None, normalized: bool = False) -> float | np.ndarray:
+    """Area under the σ₁-normalised singular-value spectrum (the paper's eq. 5).
+
+    ``AUC_D = Σ_{i=1}^{D-1} (σ_i + σ_{i+1}) / (2 σ_1)`` — the trapezoid rule with unit
+    spacing over the first ``D`` values (default: all). A flat spectrum of length
+    ``D`` scores ``D − 1``; a rank-1 one scores 0.5. With ``normalized=True`` the
+    score is divided by ``D − 1`` (range 0..1) for comparing spectra of different
+    lengths.
+
+    sigmas: ``[D']`` or ``[..., D']`` (descending; the last axis is the spectrum).
+    Returns a float (or ``[...]`` array). An all-zero spectrum (a dead node) gives NaN.
+    """
+    s = np.asarray(sigmas, dtype=np.float64)
+    if s.ndim == 0 or s.shape[-1] == 0:
+        raise ValueError(f"auc_score needs a non-empty spectrum, got shape {s.shape}")
+    if D is not None:
+        if D < 2:
+            raise ValueError(f"D must be ≥ 2 (one trapezoid needs two values), got {D}")
+        if D > s.shape[-1]:
+            raise ValueError(f"D={D} exceeds the spectrum length {s.shape[-1]}")
+        s = s[..., :D]
+    if s.shape[-1] < 2:
+        raise ValueError("auc_score needs at least two singular values")
+    if (s < 0).any():
+        raise ValueError("singular values must be non-negative")
+    first = s[..., :1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = np.where(first > 0, s / np.where(first > 0, first, 1), np.nan)
+    auc = (norm[..., :-1] + norm[..., 1:]).sum(-1) / 2.0
+    if normalized:
+        auc = auc / (s.shape[-1] - 1)
+    return float(auc) if np.ndim(auc) == 0 else auc
+
+
+def spectra_from_gram(gram: torch.Tensor) -> np.ndarray:
+    """Singular values ``[..., F]`` (descending) from Gram matrices ``[..., F, F]``."""
+    ev = torch.linalg.eigvalsh(gram.double())
+    return ev.clamp_min(0).sqrt().flip(-1).cpu().numpy()
+
+
+@dataclass
+class NodeSpectra:
+    """Per-node SLT spectra of one layer.
+
+    sigmas: ``[M, F]`` singular values of each node's ``[N × F]`` SLT (descending);
+    auc: ``[M]`` :func:`auc_score` of each (NaN for dead nodes); dead: ``[M]`` bool —
+    the node's SLT is zero for every sample; n_samples: N.
+    """
+
+    layer: int | str
+    sigmas: np.ndarray
+    auc: np.ndarray
+    dead: np.ndarray
+    n_samples: int
+
+
+def _gram_pass(model, data, layers, per: str, batch_size: int, chunk: int, dtype, device, progress):
+    """Accumulate per-node (``per='node'``: ``[M, F, F]``) or per-input (``[F, M, M]``) Grams."""
+    grams, counts, prep = {}, 0, None
+    for xb in iter_inputs(data, batch_size, progress=progress, desc=f"{per} spectra"):
+        if prep is None:
+            prep, _ = _prepare(model, xb[:1], dtype, device)
+            L = prep.chain.n_hidden
+            targets = sorted({resolve_layer(prep.chain, l) for l in layers})
+        prep_x = xb.to(device=prep.device, dtype=prep.dtype)
+        n, d_in = prep_x.shape
+        with eval_mode(model):
+            for s in range(0, n, chunk):
+                xc = prep_x[s:s + chunk]
+                rec = prep.record(xc)
+                outs = {t: (torch.empty((len(xc), d_in, prep.chain.layer_width("output" if t == L + 1 else t)),
+                                        dtype=prep.dtype, device=prep.device),
+                            torch.empty((len(xc), prep.chain.layer_width("output" if t == L + 1 else t)),
+                                        dtype=prep.dtype, device=prep.device)) for t in targets}
+                _forward_chunk(prep, rec, xc, targets, outs)
+                for t, (Jt, _) in outs.items():      # Jt [c, F, M]
+                    if per == "node":
+                        a = Jt.permute(2, 1, 0)       # [M, F, c]
+                    else:
+                        a = Jt.permute(1, 2, 0)       # [F, M, c]
+                    g = torch.bmm(a, a.transpose(1, 2))
+                    grams[t] = g.double() if t not in grams else grams[t].add_(g)
+        counts += n
+    if prep is None:
+        raise ValueError("node_spectra got no data (an empty dataset or iterator)")
+    L = prep.chain.n_hidden
+    return {("output" if t == L + 1 else t): g for t, g in grams.items()}, counts
+
+
+def node_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: int = 128,
+                 dtype=None, device=None, progress: bool = False) -> dict:
+    """Streaming Σ_NODES: singular values of every node's SLT ``[N × F]`` for each layer.
+
+    data: ``[N, F]`` tensor/array, a ``FrameDataset``, a ``DataLoader`` or any iterable of
+    batches. layers: hidden layers and/or ``"output"`` (default: every hidden layer).
+    Memory: ``M × F × F`` float64 per layer plus one chunk of SLTs. Returns
+    ``{layer: NodeSpectra}``.
+    """
+    if layers is None:
+        from .chain import to_chain
+        layers = list(range(1, to_chain(model).n_hidden + 1))
+    grams, n = _gram_pass(model, data, layers, "node", batch_size, chunk, dtype, device, progress)
+    out = {}
+    for layer, g in grams.items():
+        sig = spectra_from_gram(g)
+        dead = sig[:, 0] <= 0
+        out[layer] = NodeSpectra(layer, sig, auc_score(sig), dead, n)
+    return out
+
+
+def input_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: int = 128,
+                  dtype=None, device=None, progress: bool = False) -> dict:
+    """Streaming Σ_INPUTS: per input dimension f, singular values of the ``[N × M]`` slice.
+
+    Returns ``{layer: NodeSpectra}`` whose ``sigmas`` is ``[F, M]`` (one row per input dim).
+    """
+    if layers is None:
+        from .chain import to_chain
+        layers = list(range(1, to_chain(model).n_hidden + 1))
+    grams, n = _gram_pass(model, data, layers, "input", batch_size, chunk, dtype, device, progress)
+    out = {}
+    for layer, g in grams.items():
+        sig = spectra_from_gram(g)
+        out[layer] = NodeSpectra(layer, sig, auc_score(sig), sig[:, 0] <= 0, n)
+    return out

@@ -1,0 +1,174 @@
+"""Streaming over datasets that do not fit in memory, and the lazy SLT cache.
+
+``iter_inputs`` turns anything batch-like into float tensors ``[b, D]``: an array
+or tensor (sliced, so a ``np.memmap`` is read batch by batch), a ``FrameDataset``
+(spliced per batch), a ``torch.utils.data.DataLoader`` or any iterable yielding
+``x`` or ``(x, y, …)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .slt import DEFAULT_CHUNK, LinearMap, _prepare, _slt_prepared, slt, as_input
+from .chain import eval_mode
+
+__all__ = ["iter_inputs", "iter_slt", "SLTCache", "parse_bytes"]
+
+
+def _progress(it, total, desc, enabled):
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+    return tqdm(it, total=total, desc=desc, unit="batch")
+
+
+def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: str = "batches") -> Iterator[torch.Tensor]:
+    """Yield input batches ``[b, D]`` as float tensors from arrays, datasets or loaders."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    if hasattr(data, "iter_batches") and hasattr(data, "labels"):           # FrameDataset
+        total = -(-len(data) // batch_size)
+        for _, xb, _ in _progress(data.iter_batches(batch_size), total, desc, progress):
+            yield torch.from_numpy(xb)
+        return
+    if isinstance(data, (np.ndarray, torch.Tensor)):
+        if data.ndim < 2:
+            raise ValueError(f"data must be [N, D], got shape {tuple(data.shape)}")
+        n = data.shape[0]
+        for s in _progress(range(0, n, batch_size), -(-n // batch_size), desc, progress):
+            xb = data[s:s + batch_size]
+            yield torch.from_numpy(np.asarray(xb)) if isinstance(xb, np.ndarray) else xb
+        return
+    if hasattr(data, "__iter__"):
+        total = len(data) if hasattr(data, "__len__") else None
+        for item in _progress(data, total, desc, progress):
+            xb = item[0] if isinstance(item, (tuple, list)) else item
+            if isinstance(xb, dict):
+                raise ValueError("batches are dicts; yield tensors x or tuples (x, y)")
+            yield torch.from_numpy(np.asarray(xb)) if not isinstance(xb, torch.Tensor) else xb
+        return
+    raise TypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
+                    "a DataLoader or an iterable of batches")
+
+
+def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
+             chunk: int = DEFAULT_CHUNK, dtype=None, device=None,
+             progress: bool = False) -> Iterator[tuple[slice, LinearMap]]:
+    """Stream SLTs batch by batch: yields ``(rows, LinearMap)`` where ``rows`` is the
+    ``slice`` of sample positions in ``data`` and the map holds weight ``[b, r, d_in]``.
+
+    Memory stays O(batch_size · r · d_in) whatever the dataset size.
+    """
+    prep = None
+    start = 0
+    for xb in iter_inputs(data, batch_size, progress=progress, desc=f"SLT {layer}"):
+        if prep is None:
+            prep, xt = _prepare(model, xb, dtype, device)
+        else:
+            xt = as_input(xb, prep.chain.d_in, dtype=prep.dtype, device=prep.device)
+        with eval_mode(model):
+            m = _slt_prepared(prep, xt, layer, nodes, chunk)
+        yield slice(start, start + len(xt)), m
+        start += len(xt)
+
+
+def parse_bytes(value) -> int:
+    """``"512MB"``, ``"2 GB"``, ``1e9`` → bytes."""
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise ValueError(f"memory budget must be positive, got {value}")
+        return int(value)
+    s = str(value).strip().upper().replace(" ", "").removesuffix("B").removesuffix("I")
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    try:
+        if s and s[-1] in units:
+            return int(float(s[:-1]) * units[s[-1]])
+        return int(float(s))
+    except ValueError:
+        raise ValueError(f"cannot read memory budget {value!r}; use bytes or e.g. '512MB', '2GB'") from None
+
+
+class SLTCache:
+    """Lazy, memory-budgeted cache of SLTs keyed by (layer, selection, nodes).
+
+    ``cache.get(index, layer="output")`` computes the SLTs of ``dataset`` samples
+    ``index [n]`` once and returns the cached :class:`LinearMap` afterwards; least
+    recently used entries are evicted when their total size passes ``memory_budget``.
+    A selection larger than the whole budget is computed but not kept.
+    """
+
+    def __init__(self, model, dataset, memory_budget="1GB", *, chunk: int = DEFAULT_CHUNK,
+                 dtype=None, device=None):
+        self.model = model
+        self.dataset = dataset
+        self.memory_budget = parse_bytes(memory_budget)
+        self.chunk, self.dtype, self.device = chunk, dtype, device
+        self._store: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.RLock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def _key(layer, index: np.ndarray, nodes) -> tuple:
+        h = hashlib.blake2b(np.ascontiguousarray(index, dtype=np.int64).tobytes(), digest_size=16).hexdigest()
+        nk = None if nodes is None else hashlib.blake2b(
+            np.ascontiguousarray(np.asarray(nodes), dtype=np.int64).tobytes(), digest_size=8).hexdigest()
+        return (str(layer), h, nk)
+
+    def _features(self, index: np.ndarray):
+        if hasattr(self.dataset, "features_at"):
+            return self.dataset.features_at(index)
+        return self.dataset[index]
+
+    def get(self, index, layer="output", nodes=None) -> LinearMap:
+        """SLTs of samples ``index [n]`` (ints or bool mask over the dataset) at ``layer``."""
+        idx = np.asarray(index)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64, copy=False)
+        if idx.size == 0:
+            raise ValueError("the selection is empty: choose at least one sample (is the class present "
+                             "in this split?)")
+        n_total = len(self.dataset)
+        if idx.min() < 0 or idx.max() >= n_total:
+            raise IndexError(f"sample index out of range 0..{n_total - 1}")
+        key = self._key(layer, idx, nodes)
+        with self._lock:
+            if key in self._store:
+                self._store.move_to_end(key)
+                self.hits += 1
+                return self._store[key]
+        self.misses += 1
+        m = slt(self.model, self._features(idx), layer=layer, nodes=nodes, chunk=self.chunk,
+                dtype=self.dtype, device=self.device)
+        with self._lock:
+            if m.nbytes <= self.memory_budget:
+                self._store[key] = m
+                self._bytes += m.nbytes
+                while self._bytes > self.memory_budget:
+                    _, old = self._store.popitem(last=False)
+                    self._bytes -= old.nbytes
+        return m
+
+    def __contains__(self, key) -> bool:
+        index, layer = key[0], key[1] if len(key) > 1 else "output"
+        return self._key(layer, np.asarray(index, dtype=np.int64), None) in self._store
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._store.clear()
+            self._bytes = 0
