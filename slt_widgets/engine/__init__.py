@@ -2,10 +2,10 @@
 from .errors import SLTInputError, UnsupportedModelError
 from .chain import to_chain, eval_mode
 from .slt import LinearMap, slt, slt_layers, activations
-from .streaming import iter_inputs, iter_slt, SLTCache
+from .streaming import iter_inputs, iter_slt, iter_slt_layers, SLTCache
 from .spectra import singular_spectrum, auc_score, node_spectra, input_spectra, NodeSpectra
 from .describe import describe
 
 __all__ = ["SLTInputError", "UnsupportedModelError", "to_chain", "eval_mode", "LinearMap", "slt",
-           "slt_layers", "activations", "iter_inputs", "iter_slt", "SLTCache", "singular_spectrum",
+           "slt_layers", "activations", "iter_inputs", "iter_slt", "iter_slt_layers", "SLTCache", "singular_spectrum",
            "auc_score", "node_spectra", "input_spectra", "NodeSpectra", "describe"]

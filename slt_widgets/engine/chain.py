@@ -15,7 +15,7 @@ from torch import nn
 
 from .errors import UnsupportedModelError
 
-__all__ = ["Chain", "AffineBlock", "to_chain", "eval_mode", "PIECEWISE_LINEAR", "SMOOTH"]
+__all__ = ["Chain", "AffineBlock", "to_chain", "chain_from_modules", "eval_mode", "PIECEWISE_LINEAR", "SMOOTH"]
 
 AFFINE = (nn.Linear, nn.BatchNorm1d, nn.Dropout, nn.AlphaDropout, nn.Identity, nn.Flatten)
 PIECEWISE_LINEAR = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.Hardtanh)
@@ -56,6 +56,7 @@ class Chain:
     d_in: int | None
     widths: list[int]
     d_out: int
+    traced: bool = False                   # read through torch.fx (engine/fx_chain.py)
 
     @property
     def n_hidden(self) -> int:
@@ -63,7 +64,7 @@ class Chain:
 
     @property
     def exact(self) -> bool:
-        return all(isinstance(m, PIECEWISE_LINEAR) for _, m in self.acts)
+        return all(isinstance(m, PIECEWISE_LINEAR) or getattr(m, "piecewise_linear", False) for _, m in self.acts)
 
     def layer_width(self, layer) -> int:
         return self.d_out if layer == "output" else self.widths[layer - 1]
@@ -120,14 +121,22 @@ def _compose(block: AffineBlock | None, w, b, name) -> AffineBlock:
 
 
 def to_chain(model: nn.Module) -> Chain:
-    """Read ``model`` as a :class:`Chain`; raises :class:`UnsupportedModelError` naming the module."""
+    """Read ``model`` as a :class:`Chain`; raises :class:`UnsupportedModelError` naming the module.
+
+    ``nn.Sequential`` models are read directly; other modules through ``torch.fx``
+    (:func:`slt_widgets.engine.fx_chain.fx_to_chain`).
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     mods = flatten_sequential(model)
     if len(mods) == 1 and mods[0][1] is model and not isinstance(model, AFFINE + PIECEWISE_LINEAR + SMOOTH):
-        raise UnsupportedModelError(
-            f"{type(model).__name__} is not an nn.Sequential: the chain reader only follows Sequentials. "
-            f"Supported modules: {SUPPORTED_NAMES}.")
+        from .fx_chain import fx_to_chain   # custom forward: read the traced graph
+        return fx_to_chain(model)
+    return chain_from_modules(mods)
+
+
+def chain_from_modules(mods: list[tuple[str, nn.Module]], traced: bool = False) -> Chain:
+    """Fold ``[(name, module), …]`` in call order into a :class:`Chain`."""
     blocks: list[AffineBlock] = []
     acts: list[tuple[str, nn.Module]] = []
     widths: list[int] = []
@@ -142,7 +151,7 @@ def to_chain(model: nn.Module) -> Chain:
                 d_in = w.shape[1]
             current = _compose(current, w, b, label)
             d = d_out
-        elif isinstance(m, PIECEWISE_LINEAR + SMOOTH):
+        elif isinstance(m, PIECEWISE_LINEAR + SMOOTH) or getattr(m, "piecewise_linear", False):
             blocks.append(current or AffineBlock(None, None, ()))
             current = None
             acts.append((label, m))
@@ -159,7 +168,7 @@ def to_chain(model: nn.Module) -> Chain:
     blocks.append(current or AffineBlock(None, None, ()))
     if d is None:
         raise UnsupportedModelError("the model has no Linear layer: nothing to linearise")
-    return Chain(modules=mods, blocks=blocks, acts=acts, d_in=d_in, widths=widths, d_out=d)
+    return Chain(modules=mods, blocks=blocks, acts=acts, d_in=d_in, widths=widths, d_out=d, traced=traced)
 
 
 @contextmanager

@@ -11,9 +11,17 @@ def describe(model, print_it: bool = True) -> str:
 
     Returns the text (and prints it unless ``print_it=False``).
     """
-    chain = to_chain(model)
+    try:
+        chain = to_chain(model)
+    except TypeError:       # conv nets, residual blocks …: the general path lists its traced graph
+        from .general import describe_general
+        text = describe_general(model)
+        if print_it:
+            print(text)
+        return text
     lines = [f"{type(model).__name__}: {chain.n_hidden} hidden layers, "
-             f"{'exact (piecewise linear)' if chain.exact else 'Jacobian linearisation (smooth activations)'}",
+             f"{'exact (piecewise linear)' if chain.exact else 'Jacobian linearisation (smooth activations)'}"
+             f"{', read through torch.fx (fast chain path)' if chain.traced else ''}",
              f"  input    d_in={chain.d_in}"]
     for k, (name, act) in enumerate(chain.acts, start=1):
         blk = chain.blocks[k - 1]

@@ -56,9 +56,16 @@ class LinearMap:
         return self.weight.shape[0]
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """``weight @ x + bias`` for inputs ``x [n, d_in]`` → ``[n, d_layer]``."""
+        """``weight @ x + bias`` for inputs ``x [n, d_in]`` or ``[n, *shape]`` → ``[n, d_layer]``.
+
+        A tuple of inputs (a several-input model on the general path) is flattened and
+        concatenated in order; weights ``[n, r, *shape]`` are flattened likewise.
+        """
+        if isinstance(x, (tuple, list)):
+            x = torch.cat([t.reshape(t.shape[0], -1) for t in x], 1)
         x = x.reshape(x.shape[0], -1).to(self.weight.dtype)
-        return torch.einsum("nrd,nd->nr", self.weight, x) + self.bias
+        w = self.weight.reshape(self.weight.shape[0], self.weight.shape[1], -1)
+        return torch.einsum("nrd,nd->nr", w, x) + self.bias
 
     def numpy(self) -> tuple[np.ndarray, np.ndarray]:
         """``(weight, bias)`` as numpy arrays."""
@@ -136,6 +143,8 @@ def resolve_nodes(nodes, width: int) -> np.ndarray | None:
         idx = np.arange(width)[nodes]
     else:
         arr = np.asarray(nodes.cpu() if isinstance(nodes, torch.Tensor) else nodes)
+        if arr.size == 0:
+            raise SLTInputError("nodes selects no node; pass None for all nodes")
         if arr.dtype == bool:
             if arr.shape != (width,):
                 raise SLTInputError(f"a boolean node mask must have length {width}, got shape {arr.shape}")
@@ -185,6 +194,7 @@ class Record:
     offsets: list[torch.Tensor]
     hidden: list[torch.Tensor]
     output: torch.Tensor
+    biases: list[torch.Tensor] | None = None   # c_1..c_L, c_out [n, d] (filled by _Prepared.record)
 
 
 def forward_record(chain: Chain, x: torch.Tensor, weights=None) -> Record:
@@ -235,6 +245,20 @@ class _Prepared:
         # e_k = o_k + s_k ⊙ b_k with the folded bias of the block feeding φ_k
         rec.offsets = [cast(o) + (s * W[k][1] if W[k][1] is not None else 0)
                        for k, (o, s) in enumerate(zip(rec.offsets, rec.slopes))]
+        # The bias path runs forward, [n, d] per layer (cheap): c_k = s_k ⊙ (W_k c_{k-1}) + e_k
+        rec.biases = []
+        c = None
+        for k in range(len(rec.slopes)):
+            w = W[k][0]
+            if c is None:
+                c = rec.offsets[k]
+            else:
+                c = (c if w is None else torch.mm(c, w.t())) * rec.slopes[k] + rec.offsets[k]
+            rec.biases.append(c)
+        w, b = W[-1]
+        c_out = c if w is None else (torch.mm(c, w.t()) if c is not None else torch.zeros(
+            (rec.output.shape[0], w.shape[0]), dtype=self.dtype, device=self.device))
+        rec.biases.append(c_out if b is None else c_out + b)
         return rec
 
 
@@ -246,58 +270,60 @@ def _param_dtype(model: nn.Module, fallback):
 
 def _backward_chunk(prep: _Prepared, rec: Record, target: int, rows: np.ndarray | None,
                     out_w: torch.Tensor, out_b: torch.Tensor) -> None:
-    """Fill ``out_w [n, r, d_in]`` and ``out_b [n, r]`` for layer ``target`` (1..L+1)."""
+    """Fill ``out_w [n, r, d_in]`` and ``out_b [n, r]`` for layer ``target`` (1..L+1).
+
+    ``M ← (M ⊙ s_k) W_k`` from the target back to the input; the scaling is done in
+    place and each product is one tall matrix multiply written into a reused buffer
+    (the last one straight into ``out_w``).
+    """
     W = prep.weights
     L = prep.chain.n_hidden
-    n = out_w.shape[0]
-    d_in = out_w.shape[2]
+    n, r, d_in = out_w.shape
     rows_t = None if rows is None else torch.as_tensor(rows, device=out_w.device)
+    bias = rec.biases[target - 1]
+    out_b.copy_(bias if rows_t is None else bias[:, rows_t])
+    if target == L + 1 and W[L][0] is None:     # the model ends with a nonlinearity: output = h_L
+        target = L
     if target == L + 1:
-        w, b = W[L]
-        if w is None:  # model ends with a nonlinearity: output = h_L
-            return _backward_chunk(prep, rec, L, rows, out_w, out_b)
-        M = (w if rows_t is None else w[rows_t]).unsqueeze(0)          # [1, r, d_L] shared
-        c = (b if rows_t is None else b[rows_t]).expand(n, -1).clone() if b is not None \
-            else torch.zeros(out_b.shape, dtype=out_b.dtype, device=out_b.device)
+        w = W[L][0]
+        M = (w if rows_t is None else w[rows_t]).unsqueeze(0).expand(n, -1, -1)  # [n, r, d_L], shared
         k = L
     else:
         k = target
-        e = rec.offsets[k - 1]
-        s = rec.slopes[k - 1]
-        c = (e if rows_t is None else e[:, rows_t]).clone()
-        w = W[k - 1][0]
-        s_r = s if rows_t is None else s[:, rows_t]
-        if w is None:
-            width = s.shape[1]
-            sel = torch.eye(width, dtype=s.dtype, device=s.device)
-            sel = sel if rows_t is None else sel[rows_t]
-            M = s_r.unsqueeze(2) * sel.unsqueeze(0)
-        else:
-            wr = w if rows_t is None else w[rows_t]
-            M = s_r.unsqueeze(2) * wr.unsqueeze(0)                     # [n, r, d_{k-1}]
-        k -= 1
-    # M maps h_k → target rows; walk back to the input
+        width = rec.slopes[k - 1].shape[1]
+        eye = torch.eye(width, dtype=out_w.dtype, device=out_w.device)
+        M = (eye if rows_t is None else eye[rows_t]).unsqueeze(0).expand(n, -1, -1)
+    owned = False                     # M may be a view of shared weights: scale out of place once
+    buffers = _buffers(prep, n * r * max(prep.chain.widths + [1]), out_w)
+    turn = 0
     while k >= 1:
-        s = rec.slopes[k - 1]
-        c += torch.einsum("nrd,nd->nr", M.expand(n, -1, -1), rec.offsets[k - 1]) if M.shape[0] == 1 \
-            else torch.einsum("nrd,nd->nr", M, rec.offsets[k - 1])
-        Ms = M * s.unsqueeze(1)                                        # [n, r, d_k]
-        w = W[k - 1][0]
-        r = Ms.shape[1]
-        if w is None:
-            M = Ms
-        elif k == 1:
-            torch.mm(Ms.reshape(n * r, -1), w, out=out_w.view(n * r, d_in))
-            out_b.copy_(c)
-            return
+        s = rec.slopes[k - 1].unsqueeze(1)                              # [n, 1, d_k]
+        if owned:
+            M.mul_(s)
         else:
-            M = torch.mm(Ms.reshape(n * r, -1), w).view(n, r, -1)
+            M = torch.mul(M, s, out=buffers[turn][: M.numel()].view(M.shape))
+            turn ^= 1
+            owned = True
+        w = W[k - 1][0]
+        if w is None:
+            k -= 1
+            continue
+        if k == 1:
+            torch.mm(M.reshape(n * r, -1), w, out=out_w.view(n * r, d_in))
+            return
+        M = torch.mm(M.reshape(n * r, -1), w, out=buffers[turn][: n * r * w.shape[1]].view(n * r, -1)).view(n, r, -1)
+        turn ^= 1
         k -= 1
-    # reached the input without a final Linear (first block is identity) or target was layer 0
-    if M.shape[0] == 1:
-        M = M.expand(n, -1, -1)
     out_w.copy_(M)
-    out_b.copy_(c)
+
+
+def _buffers(prep: _Prepared, size: int, like: torch.Tensor):
+    """Two reusable scratch buffers (fresh large allocations page-fault on every chunk)."""
+    bufs = getattr(prep, "_scratch", None)
+    if bufs is None or bufs[0].numel() < size or bufs[0].dtype != like.dtype:
+        bufs = [torch.empty(size, dtype=like.dtype, device=like.device) for _ in range(2)]
+        prep._scratch = bufs
+    return bufs
 
 
 def _prepare(model, x, dtype=None, device=None):
@@ -376,7 +402,15 @@ def slt_layers(model: nn.Module, x, layers: Sequence | None = None, *, chunk: in
     the output). Returns ``{layer: LinearMap}`` with weight ``[n, d_layer, d_in]``
     (a transposed view of ``[n, d_in, d_layer]`` storage) and bias ``[n, d_layer]``.
     Memory is ``n × d_in × Σ d_layer``: stream with :func:`iter_slt_layers` for large n.
+    Models off the chain path (conv nets, residual blocks) get one general-path
+    :func:`slt` per layer instead.
     """
+    if isinstance(model, nn.Module) and not _is_chain(model):
+        from .general import slt_general, _hook_count
+        L = _hook_count(model, x, dtype, device)
+        wanted = list(range(1, L + 1)) + ["output"] if layers is None else list(layers)
+        return {lay.layer: lay for lay in (slt_general(model, x, l, chunk=chunk, dtype=dtype, device=device)
+                                           for l in wanted)}
     prep, xt = _prepare(model, x, dtype, device)
     L = prep.chain.n_hidden
     wanted = list(range(1, L + 1)) + ["output"] if layers is None else list(layers)
@@ -437,7 +471,11 @@ def activations(model: nn.Module, x, *, chunk: int = 4096, dtype=None, device=No
     """Real activations of every hidden layer and the output.
 
     x ``[n, d_in]`` → ``{1: [n, d_1], …, L: [n, d_L], "output": [n, d_out]}`` (eval mode).
+    Models off the chain path take ``x [n, *shape]`` and give flattened activations.
     """
+    if isinstance(model, nn.Module) and not _is_chain(model):
+        from .general import activations_general
+        return activations_general(model, x, chunk=chunk, dtype=dtype, device=device)
     prep, xt = _prepare(model, x, dtype, device)
     parts = []
     with eval_mode(model):

@@ -15,10 +15,10 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .slt import DEFAULT_CHUNK, LinearMap, _prepare, _slt_prepared, slt, as_input
+from .slt import DEFAULT_CHUNK, LinearMap, _is_chain, _prepare, _slt_prepared, slt, slt_layers, as_input
 from .chain import eval_mode
 
-__all__ = ["iter_inputs", "iter_slt", "SLTCache", "parse_bytes"]
+__all__ = ["iter_inputs", "iter_slt", "iter_slt_layers", "SLTCache", "parse_bytes"]
 
 
 def _progress(it, total, desc, enabled):
@@ -67,7 +67,13 @@ def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
     """
     prep = None
     start = 0
+    general = not _is_chain(model)
     for xb in iter_inputs(data, batch_size, progress=progress, desc=f"SLT {layer}"):
+        if general:       # conv nets, residual blocks: the torch.func path, batch by batch
+            m = slt(model, xb, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
+            yield slice(start, start + len(xb)), m
+            start += len(xb)
+            continue
         if prep is None:
             prep, xt = _prepare(model, xb, dtype, device)
         else:
@@ -76,6 +82,19 @@ def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
             m = _slt_prepared(prep, xt, layer, nodes, chunk)
         yield slice(start, start + len(xt)), m
         start += len(xt)
+
+
+def iter_slt_layers(model, data, layers=None, *, batch_size: int = 1024, chunk: int = DEFAULT_CHUNK,
+                    dtype=None, device=None, progress: bool = False) -> Iterator[tuple[slice, dict]]:
+    """Stream the SLTs of several layers at once (forward chain): yields ``(rows, {layer: LinearMap})``.
+
+    Memory is O(batch_size · d_in · Σ d_layer) whatever the dataset size.
+    """
+    start = 0
+    for xb in iter_inputs(data, batch_size, progress=progress, desc="SLT all layers"):
+        maps = slt_layers(model, xb, layers, chunk=chunk, dtype=dtype, device=device)
+        yield slice(start, start + len(xb)), maps
+        start += len(xb)
 
 
 def parse_bytes(value) -> int:

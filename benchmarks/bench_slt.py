@@ -1,0 +1,204 @@
+"""Engine speed and memory, measured side by side in one process (run by hand).
+
+    python benchmarks/bench_slt.py            # full sizes (N = 20,000; a few minutes on 2 cores)
+    python benchmarks/bench_slt.py --quick    # smaller N, for a smoke run
+
+Prints samples/s of the engine against torch.func ``vmap(jacrev)``, against one
+forward plus one backward per output class, and the achieved GFLOP/s as a fraction
+of plain ``torch.mm`` on the same shapes; the same for all hidden layers; time and
+peak RSS of ``node_spectra`` (each in a fresh subprocess so peaks don't mix).
+Every timing is the median of interleaved repeats, so load on the machine hits all
+contestants alike.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from torch import nn
+from torch.func import jacrev, vmap
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+import slt_widgets as sw  # noqa: E402
+
+D_IN, WIDTH, DEPTH, D_OUT = 253, 256, 5, 40
+
+
+def make_net(batch_norm=False, width=WIDTH, seed=0):
+    torch.manual_seed(seed)
+    layers, d = [], D_IN
+    for _ in range(DEPTH):
+        layers += [nn.Linear(d, width)] + ([nn.BatchNorm1d(width)] if batch_norm else []) + [nn.ReLU()]
+        d = width
+    net = nn.Sequential(*layers, nn.Linear(d, D_OUT))
+    if batch_norm:
+        net.train()
+        with torch.no_grad():
+            for _ in range(5):
+                net(torch.randn(512, D_IN))
+    return net.eval()
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def race(contestants: dict, repeats: int) -> dict:
+    """Run each contestant ``repeats`` times, interleaved; return median seconds."""
+    times = {k: [] for k in contestants}
+    for _ in range(repeats):
+        for k, fn in contestants.items():
+            times[k].append(timed(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def per_class_backward(net, x):
+    """One forward, then one backward per output class (the autograd baseline)."""
+    xx = x.detach().requires_grad_(True)
+    y = net(xx)
+    rows = []
+    for k in range(y.shape[1]):
+        (g,) = torch.autograd.grad(y[:, k].sum(), xx, retain_graph=k + 1 < y.shape[1])
+        rows.append(g)
+    return torch.stack(rows, 1)
+
+
+def mm_same_shapes(n, chunk, dims, rows):
+    """The tall multiplies of the engine's chain on random data: the hardware's rate."""
+    a = torch.randn(chunk * rows, max(dims))
+    ws = [torch.randn(dims[i], dims[i + 1]) for i in range(len(dims) - 1)]
+    out = [torch.empty(chunk * rows, w.shape[1]) for w in ws]
+
+    def run():
+        for _ in range(n // chunk):
+            for w, o in zip(ws, out):
+                torch.mm(a[:, : w.shape[0]], w, out=o)
+    return run
+
+
+def output_section(n, repeats, batch_norm):
+    net = make_net(batch_norm)
+    x = torch.randn(n, D_IN)
+    n_ref = min(n, 2000)           # the baselines are slow: time them on a slice, report per sample
+    f = lambda v: net(v[None])[0]  # noqa: E731
+    from slt_widgets.engine.slt import DEFAULT_CHUNK as chunk
+    res = race({
+        "engine": lambda: sw.slt(net, x),
+        "vmap(jacrev)": lambda: vmap(jacrev(f), chunk_size=256)(x[:n_ref]),
+        "fwd+per-class bwd": lambda: per_class_backward(net, x[:n_ref]),
+        "torch.mm same shapes": mm_same_shapes(n, chunk, [WIDTH] * DEPTH + [D_IN], D_OUT),
+    }, repeats)
+    rate = {k: (n if k in ("engine", "torch.mm same shapes") else n_ref) / v for k, v in res.items()}
+    flops = 2.0 * D_OUT * (WIDTH * WIDTH * (DEPTH - 1) + WIDTH * D_IN)
+    # accuracy in the same run
+    m = sw.slt(net, x[:2000])
+    y = net(x[:2000]).detach()
+    err32 = ((m.apply(x[:2000]) - y).abs().max() / y.abs().max()).item()
+    net64 = make_net(batch_norm).double()
+    x64 = x[:500].double()
+    m64 = sw.slt(net64, x64)
+    y64 = net64(x64).detach()
+    err64 = ((m64.apply(x64) - y64).abs().max() / y64.abs().max()).item()
+    return {"rates": rate, "gflops": {k: rate[k] * flops / 1e9 for k in ("engine", "torch.mm same shapes")},
+            "err32": err32, "err64": err64}
+
+
+def hidden_section(n, repeats):
+    net = make_net()
+    x = torch.randn(n, D_IN)
+    n_ref = min(n, 1000)
+    chain = sw.engine.to_chain(net)
+    acts = [m for _, m in chain.acts]
+
+    def layer_fn(k):
+        def f(v):
+            h, j = v[None], 0
+            for _, mod in chain.modules:
+                h = mod(h)
+                if j < len(acts) and mod is acts[j]:
+                    j += 1
+                    if j == k:
+                        return h[0]
+            return h[0]
+        return f
+
+    def per_layer_jacrev():
+        for k in range(1, DEPTH + 1):
+            vmap(jacrev(layer_fn(k)), chunk_size=128)(x[:n_ref])
+
+    def streamed():
+        for _ in sw.engine.iter_slt_layers(net, x, batch_size=1024):
+            pass
+
+    res = race({"engine (all layers)": lambda: sw.slt_layers(net, x, layers=range(1, DEPTH + 1)),
+                "engine streamed (1024/batch)": streamed,
+                "per-layer vmap(jacrev)": per_layer_jacrev}, repeats)
+    return {k: (n_ref if "jacrev" in k else n) / v for k, v in res.items()}
+
+
+SPECTRA_CHILD = """
+import resource, sys, time, json, torch
+sys.path.insert(0, {root!r})
+import slt_widgets as sw
+from benchmarks.bench_slt import make_net
+def rss():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmRSS'):
+            return int(line.split()[1]) * 1024
+net = make_net(); x = torch.randn({n}, 253)
+base = rss(); t = time.perf_counter()
+out = sw.node_spectra(net, x)
+dt = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"seconds": dt, "extra_rss": peak - base, "nodes": sum(v.sigmas.shape[0] for v in out.values())}}))
+"""
+
+
+def spectra_section(ns):
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    out = {}
+    for n in ns:
+        p = subprocess.run([sys.executable, "-c", SPECTRA_CHILD.format(root=root, n=n)], capture_output=True,
+                           text=True, check=True, cwd=root)
+        out[n] = json.loads(p.stdout.strip().splitlines()[-1])
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    n = 4000 if a.quick else 20000
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, net {D_IN}-{WIDTH}x{DEPTH}-{D_OUT}, float32")
+    for bn in (False, True):
+        r = output_section(n, a.repeats, bn)
+        rates = r["rates"]
+        print(f"\n== output-layer SLT, N={n}{' (batch norm)' if bn else ''} ==")
+        for k, v in rates.items():
+            print(f"  {k:<24} {v:>10,.0f} samples/s   engine/this = {rates['engine'] / v:5.2f}x")
+        g = r["gflops"]
+        print(f"  achieved {g['engine']:.1f} GFLOP/s = {g['engine'] / g['torch.mm same shapes']:.0%} of torch.mm "
+              f"({g['torch.mm same shapes']:.1f} GFLOP/s) on the same shapes")
+        print(f"  reconstruction error: float32 {r['err32']:.1e} × max|y|, float64 {r['err64']:.1e} relative")
+    nh = 2000 if a.quick else 5000
+    h = hidden_section(nh, a.repeats)
+    print(f"\n== all hidden layers (HL1..HL5), N={nh} ==")
+    base = h["per-layer vmap(jacrev)"]
+    for k, v in h.items():
+        print(f"  {k:<30} {v:>10,.0f} samples/s   ratio to per-layer vmap(jacrev) = {v / base:5.2f}x")
+    ns = [1000, 4000] if a.quick else [4000, 20000]
+    print("\n== node_spectra, all 1,280 hidden nodes (fresh process each) ==")
+    for n_, r in spectra_section(ns).items():
+        print(f"  N={n_:>6}: {r['seconds']:6.1f} s, extra peak RSS {r['extra_rss'] / 2**30:.2f} GiB, {r['nodes']} nodes")
+
+
+if __name__ == "__main__":
+    main()

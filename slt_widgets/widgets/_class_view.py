@@ -1,0 +1,185 @@
+"""The numbers behind one Explorer view, kept apart from the widgets so they are testable.
+
+For a class k, a layer and a node: the (correctly classified, subsampled) samples, their
+features ``[n, F]`` and the node's SLT rows ``[n, F]`` (METHODS §4, Fig. 6), the UPGMA
+linkage of the SLTs (Euclidean), a 2-D embedding and the SLT spectrum.
+"""
+from __future__ import annotations
+
+import io
+import wave
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..analysis import embed, predict, upgma
+from ..engine import activations, to_chain
+
+__all__ = ["ClassView", "class_samples", "default_node", "fast_mds", "default_cut", "nearest_to_centroid",
+           "wav_bytes", "layer_key", "layer_label", "build_class_view", "embed_points"]
+
+
+def layer_key(model_or_chain, layer):
+    """Normalise ``layer`` (``1..L``, ``"HLk"``, ``"output"``) to ``1..L`` or ``"output"``."""
+    chain = model_or_chain if hasattr(model_or_chain, "n_hidden") else to_chain(model_or_chain)
+    L = chain.n_hidden
+    names = ", ".join([f"HL{i}" for i in range(1, L + 1)] + ["output"])
+    if isinstance(layer, str):
+        key = layer.strip().lower()
+        if key in ("output", "out"):
+            return "output"
+        if key.startswith("hl") and key[2:].isdigit():
+            layer = int(key[2:])
+        elif key.isdigit():
+            layer = int(key)
+        else:
+            raise KeyError(f"unknown layer {layer!r}; choose one of {names}")
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) and 1 <= int(layer) <= L:
+        return int(layer)
+    raise KeyError(f"unknown layer {layer!r}; choose one of {names}")
+
+
+def layer_label(layer) -> str:
+    """``1`` → ``"HL1"``, ``"output"`` → ``"output"``."""
+    return "output" if layer == "output" else f"HL{layer}"
+
+
+def class_samples(model, dataset, cls: int, max_samples: int, seed: int = 0,
+                  correct_only: bool = True) -> tuple[np.ndarray, str]:
+    """Sample indices ``[n]`` (sorted) of class ``cls`` the Explorer analyses, and a note.
+
+    As in the paper, only samples the network classifies correctly (when ``correct_only``
+    and at least 3 of them exist; otherwise all samples of the class, said in the note),
+    subsampled without replacement to ``max_samples`` with ``seed``.
+    """
+    idx = np.flatnonzero(np.asarray(dataset.labels) == cls)
+    name = dataset.class_names[cls]
+    if len(idx) < 3:
+        raise ValueError(f"class {name!r} has {len(idx)} samples in this dataset; the Explorer needs at "
+                         "least 3 (choose another class or a larger split)")
+    note = f"{len(idx)} samples of {name!r}"
+    if correct_only:
+        pred = predict(model, dataset, index=idx)
+        ok = idx[pred == cls]
+        if len(ok) >= 3:
+            note = f"{len(ok)} of {len(idx)} samples of {name!r} classified correctly"
+            idx = ok
+        else:
+            note += f" (only {len(ok)} classified correctly: using all of them)"
+    if len(idx) > max_samples:
+        rng = np.random.default_rng(seed)
+        idx = np.sort(rng.choice(idx, size=max_samples, replace=False))
+        note += f"; random subset of {max_samples} (seed {seed})"
+    return idx.astype(np.int64), note
+
+
+def default_node(model, features, layer, cls: int) -> int:
+    """Node shown by default: the class's own node at the output, else the hidden node with the
+    largest mean activation over ``features [n, F]`` (the node this class drives most)."""
+    if layer == "output":
+        return int(cls)
+    import torch
+    with torch.no_grad():
+        h = activations(model, torch.from_numpy(np.ascontiguousarray(features)))[layer]
+    return int(h.double().mean(0).argmax())
+
+
+def fast_mds(x) -> np.ndarray:
+    """Classical (Torgerson) MDS of the Euclidean distances between rows of ``x [n, F]`` → ``[n, 2]``.
+
+    Computed as the projection on the top-2 principal axes (an SVD of the centred ``[n, F]``
+    matrix — identical to double-centring the ``n × n`` distance matrix, but O(n F²) instead of
+    O(n³)); signs fixed so each axis' largest-magnitude coordinate is positive, as in
+    :func:`slt_widgets.analysis.classical_mds`.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2 or len(a) < 1:
+        raise ValueError(f"fast_mds needs x [n, F] with n ≥ 1, got shape {a.shape}")
+    c = a - a.mean(0)
+    u, s, _ = np.linalg.svd(c, full_matrices=False)
+    coords = u[:, :2] * s[:2]
+    if coords.shape[1] < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+    flip = np.sign(coords[np.abs(coords).argmax(0), np.arange(2)])
+    return coords * np.where(flip == 0, 1, flip)
+
+
+def default_cut(Z, n_clusters: int = 4) -> float:
+    """A cut height giving ``n_clusters`` clusters: midway between the merges that make
+    ``n_clusters`` and ``n_clusters − 1`` clusters of ``Z [n − 1, 4]``."""
+    h = np.asarray(Z)[:, 2]
+    k = min(n_clusters, len(h) + 1)
+    if k <= 1:
+        return float(h[-1]) if len(h) else 0.0
+    lo = h[-k] if k <= len(h) else 0.0
+    return float((lo + h[-(k - 1)]) / 2)
+
+
+def nearest_to_centroid(x, k: int = 5) -> np.ndarray:
+    """Positions ``[min(k, n)]`` of the rows of ``x [n, F]`` nearest their mean, nearest first."""
+    a = np.asarray(x, dtype=np.float64)
+    d = ((a - a.mean(0)) ** 2).sum(1)
+    return np.argsort(d, kind="stable")[:k]
+
+
+def wav_bytes(waves, rate: int, gap_s: float = 0.15) -> bytes:
+    """Mono 16-bit WAV bytes of the float waves (each ``[samples]`` in −1..1) joined by silence."""
+    if not waves:
+        raise ValueError("no waveforms to play")
+    gap = np.zeros(int(gap_s * rate), np.float32)
+    parts = []
+    for i, w in enumerate(waves):
+        parts += ([gap] if i else []) + [np.asarray(w, dtype=np.float32).ravel()]
+    pcm = (np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(int(rate))
+        f.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class ClassView:
+    """Everything derived from one (class, layer, node) selection except the embedding.
+
+    index: ``[n]`` dataset indices; features / slts: ``[n, F]`` float32 (the node's SLT row per
+    sample); linkage: ``[n − 1, 4]`` UPGMA (Euclidean) of the SLTs; sigmas: ``[min(n, F)]``
+    singular values of ``slts``; note: how the samples were chosen; source: the cached
+    ``LinearMap`` the SLTs came from (identity tells whether the cache still holds it).
+    """
+
+    cls: int
+    layer: int | str
+    node: int
+    index: np.ndarray
+    features: np.ndarray
+    slts: np.ndarray
+    linkage: np.ndarray
+    sigmas: np.ndarray
+    note: str
+    source: object = None
+
+    @property
+    def n(self) -> int:
+        return len(self.index)
+
+
+def build_class_view(cls, layer, node, index, features, slts, note, source=None) -> ClassView:
+    """Cluster ``slts [n, F]`` (UPGMA, Euclidean) and take its spectrum (see :class:`ClassView`)."""
+    s = np.ascontiguousarray(slts, dtype=np.float32)
+    Z = upgma(s, "euclidean")
+    sig = np.linalg.svd(s.astype(np.float64), compute_uv=False)
+    return ClassView(cls, layer, int(node), np.asarray(index, dtype=np.int64),
+                     np.ascontiguousarray(features, dtype=np.float32), s, Z, sig, note, source)
+
+
+def embed_points(x, method: str = "mds", seed: int = 0) -> np.ndarray:
+    """2-D embedding ``[n, 2]`` float32 of ``x [n, G]``: ``"mds"`` = classical MDS
+    (:func:`fast_mds`), ``"tsne"`` = :func:`slt_widgets.analysis.embed` t-SNE with ``seed``."""
+    if method == "mds":
+        return fast_mds(x).astype(np.float32)
+    if method == "tsne":
+        return embed(x, "tsne", seed=seed).astype(np.float32)
+    raise ValueError(f"embedding method must be 'mds' or 'tsne', got {method!r}")

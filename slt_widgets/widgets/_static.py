@@ -1,0 +1,39 @@
+"""Static PNG renders of the bqplot views with matplotlib (no browser, no network)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["save_axes_png", "render_png_bytes"]
+
+
+def save_axes_png(render, path, figsize=(5, 3.6), dpi: int = 120) -> str:
+    """Call ``render(ax)`` on a fresh Agg figure and save it to ``path`` (parents created)."""
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"to_png writes PNG files; give a path ending in .png, got {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(111)
+    render(ax)
+    fig.tight_layout()
+    fig.savefig(path)
+    return str(path)
+
+
+def render_png_bytes(render, figsize=(5, 3.6), dpi: int = 120) -> bytes:
+    """PNG bytes of ``render(ax)`` on a fresh Agg figure."""
+    import io
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    render(fig.add_subplot(111))
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

@@ -1,0 +1,192 @@
+"""`EmbeddingView`: a 2-D embedding as a bqplot Scatter, coloured by class or cluster.
+
+Brush (rectangle) or lasso selection sets ``selected`` (point positions ``[k]``); the
+Explorer turns it into a cluster. While a brush is being dragged the front end updates the
+scatter on every mouse move; ``selected`` is only published when the drag ends, so the
+kernel does the linked work once per gesture.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import bqplot as bq
+from bqplot.interacts import BrushSelector, LassoSelector
+import ipywidgets as W
+import numpy as np
+import traitlets as T
+
+from ._static_png import CLUSTER_COLORS
+
+__all__ = ["EmbeddingView"]
+
+_SELECTORS = ("brush", "lasso", "off")
+
+
+class EmbeddingView(W.VBox):
+    """Scatter of ``xy [n, 2]`` coloured by integer ``color_ids [n]`` with a swatch legend.
+
+    ``selected``: ``None`` or int64 ``[k]`` positions of the points the user brushed/lassoed
+    (kernel-side trait; observe it). ``highlight(positions)`` marks points without
+    publishing a selection (for links coming from other views).
+    """
+
+    selected = T.Any(None, allow_none=True)
+
+    def __init__(self, title: str = "Embedding", *, selector: str = "brush", width: str = "420px",
+                 height: str = "360px", **kw):
+        super().__init__(**kw)
+        if selector not in _SELECTORS:
+            raise ValueError(f"selector must be one of {_SELECTORS}, got {selector!r}")
+        self.add_class("slt-embedding-view")
+        self.sx, self.sy = bq.LinearScale(), bq.LinearScale()
+        self.color_scale = bq.OrdinalColorScale(colors=list(CLUSTER_COLORS), domain=list(range(len(CLUSTER_COLORS))))
+        self.scatter = bq.Scatter(
+            x=np.zeros(0, np.float32), y=np.zeros(0, np.float32), color=np.zeros(0, np.int32),
+            scales={"x": self.sx, "y": self.sy, "color": self.color_scale}, default_size=24,
+            stroke="white", stroke_width=0.3, selected_style={"opacity": 1.0, "stroke": "black"},
+            unselected_style={"opacity": 0.25})
+        self.brush = BrushSelector(x_scale=self.sx, y_scale=self.sy, marks=[self.scatter], color="#555555")
+        self.lasso = LassoSelector(marks=[self.scatter], color="#555555")
+        self.figure = bq.Figure(marks=[self.scatter], title=title, animation_duration=0,
+                                axes=[bq.Axis(scale=self.sx, label="dim 1", num_ticks=4),
+                                      bq.Axis(scale=self.sy, orientation="vertical", label="dim 2", num_ticks=4)],
+                                fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
+                                layout=W.Layout(width=width, height=height))
+        self.figure.add_class("slt-embedding-figure")
+        self.mode = W.ToggleButtons(options=list(_SELECTORS), value=selector, description="select:",
+                                    style={"button_width": "60px"})
+        self.mode.add_class("slt-embedding-mode")
+        self.legend = W.HTML()
+        self.legend.add_class("slt-embedding-legend")
+        self.children = [self.figure, W.HBox([self.mode]), self.legend]
+        self.mode.observe(self._on_mode, "value")
+        self.scatter.observe(self._on_scatter_selected, "selected")
+        self.brush.observe(self._on_brushing, "brushing")
+        self._muted = False
+        self.xy = np.zeros((0, 2), np.float32)
+        self.color_ids = np.zeros(0, np.int64)
+        self.names: tuple[str, ...] = ()
+        self._apply_mode(selector)
+
+    @property
+    def title(self) -> str:
+        return self.figure.title
+
+    @title.setter
+    def title(self, value: str) -> None:
+        self.figure.title = str(value)
+
+    # ---------------------------------------------------------------------- data
+    def set_points(self, xy, color_ids, names: Sequence[str] | None = None, *, title: str | None = None) -> None:
+        """Show ``xy [n, 2]`` coloured by ``color_ids [n]`` (ints ≥ 0; ``names[i]`` labels id i).
+
+        Clears the selection. Coordinates travel as binary float32.
+        """
+        xy = np.asarray(xy, dtype=np.float32)
+        if xy.ndim != 2 or xy.shape[1] != 2:
+            raise ValueError(f"xy must be [n, 2] (an embedding), got shape {xy.shape}")
+        if not np.isfinite(xy).all():
+            raise ValueError("xy contains NaN or inf; the embedding did not converge")
+        self.xy = xy
+        with self.scatter.hold_sync():
+            self._muted = True
+            try:
+                self.scatter.selected = None
+                self.scatter.x = xy[:, 0]
+                self.scatter.y = xy[:, 1]
+                self._set_colors(color_ids, names)
+            finally:
+                self._muted = False
+        self.selected = None
+        if title is not None:
+            self.figure.title = title
+
+    def set_colors(self, color_ids, names: Sequence[str] | None = None) -> None:
+        """Recolour the points: ``color_ids [n]`` ints, ``names`` one label per id."""
+        with self.scatter.hold_sync():
+            self._set_colors(color_ids, names)
+
+    def _set_colors(self, color_ids, names) -> None:
+        c = np.asarray(color_ids)
+        if c.shape != (len(self.xy),):
+            raise ValueError(f"color_ids must be [n] = [{len(self.xy)}] (one per point), got shape {c.shape}")
+        if c.size and (not np.issubdtype(c.dtype, np.integer) or c.min() < 0):
+            raise ValueError("color_ids must be integers ≥ 0 (class or cluster ids)")
+        k = int(c.max()) + 1 if c.size else 0
+        if names is not None and len(names) < k:
+            raise ValueError(f"names has {len(names)} entries but color_ids go up to {k - 1}")
+        self.color_ids = c.astype(np.int64)
+        self.names = tuple(str(n) for n in names) if names is not None else tuple(str(i) for i in range(k))
+        # ids beyond the palette wrap around: colours repeat but every point stays drawn
+        self.scatter.color = (self.color_ids % len(CLUSTER_COLORS)).astype(np.int32)
+        counts = np.bincount(self.color_ids, minlength=k)
+        items = [f"<span style='display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;"
+                 f"background:{CLUSTER_COLORS[i % len(CLUSTER_COLORS)]}'></span>{self.names[i]} ({counts[i]})"
+                 for i in range(k) if counts[i]]
+        self.legend.value = "<div style='font-size:11px;line-height:1.6'>" + " ".join(items) + "</div>"
+
+    def highlight(self, positions) -> None:
+        """Mark ``positions [k]`` as selected in the plot without publishing ``selected``."""
+        p = None if positions is None else np.asarray(positions, dtype=np.int32)
+        self._muted = True
+        try:
+            self.scatter.selected = p
+        finally:
+            self._muted = False
+
+    # ---------------------------------------------------------------- interaction
+    def _apply_mode(self, mode: str) -> None:
+        self.figure.interaction = {"brush": self.brush, "lasso": self.lasso, "off": None}[mode]
+
+    def _on_mode(self, change) -> None:
+        self._apply_mode(change["new"])
+
+    def _on_brushing(self, change) -> None:
+        if change["old"] and not change["new"]:        # drag ended: publish once
+            self._publish(self.scatter.selected)
+
+    def _on_scatter_selected(self, change) -> None:
+        if self._muted or self.brush.brushing:
+            return
+        self._publish(change["new"])
+
+    def _publish(self, sel) -> None:
+        if sel is None or len(sel) == 0:
+            self.selected = None
+            return
+        p = np.unique(np.asarray(sel, dtype=np.int64))
+        if p.min() < 0 or p.max() >= len(self.xy):
+            raise IndexError(f"selected point {int(p.max())} outside 0..{len(self.xy) - 1}")
+        self.selected = p
+
+    # ------------------------------------------------------------------ static render
+    def render(self, ax) -> None:
+        """Draw the scatter on a matplotlib ``ax`` (selected points outlined)."""
+        cols = np.array(CLUSTER_COLORS)[self.color_ids % len(CLUSTER_COLORS)] if len(self.xy) else []
+        sel = self.scatter.selected
+        alpha = 0.85
+        if sel is not None and len(sel):
+            mask = np.zeros(len(self.xy), bool)
+            mask[np.asarray(sel, dtype=np.int64)] = True
+            ax.scatter(self.xy[~mask, 0], self.xy[~mask, 1], c=list(cols[~mask]), s=8, alpha=0.25, lw=0)
+            ax.scatter(self.xy[mask, 0], self.xy[mask, 1], c=list(cols[mask]), s=12, edgecolors="k", lw=0.4)
+        elif len(self.xy):
+            ax.scatter(self.xy[:, 0], self.xy[:, 1], c=list(cols), s=8, alpha=alpha, lw=0)
+        from matplotlib.patches import Patch
+        present = np.unique(self.color_ids)
+        if len(present) <= 12:
+            ax.legend(handles=[Patch(color=CLUSTER_COLORS[i % len(CLUSTER_COLORS)], label=self.names[i])
+                               for i in present], fontsize=7, loc="best")
+        ax.set_title(self.figure.title, fontsize=10)
+        ax.set_xlabel("dim 1")
+        ax.set_ylabel("dim 2")
+
+    def to_png(self, path, dpi: int = 120) -> str:
+        """Write the view as a PNG (matplotlib, no browser needed). Returns the path."""
+        from ._static import save_axes_png
+        return save_axes_png(self.render, path, figsize=(4.6, 4), dpi=dpi)
+
+    def to_bytes(self, dpi: int = 120) -> bytes:
+        """The same PNG as :meth:`to_png`, as bytes."""
+        from ._static import render_png_bytes
+        return render_png_bytes(self.render, figsize=(4.6, 4), dpi=dpi)

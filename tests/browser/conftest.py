@@ -1,0 +1,65 @@
+"""Session fixtures for the browser tests: a trained model file, JupyterLab, Voilà, Chromium."""
+from __future__ import annotations
+
+import pytest
+
+from .servers import (explorer_notebook, launch_chromium, missing_requirements, start_lab, start_voila,
+                      train_model)
+
+_MISSING = missing_requirements()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/browser" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.browser)
+            if _MISSING:
+                item.add_marker(pytest.mark.skip(reason=f"browser tests need Chromium + Playwright: {_MISSING}"))
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory):
+    return train_model(tmp_path_factory.mktemp("model") / "digits_mlp.pt")
+
+
+VOILA_EXTRA = (
+    "from IPython.display import display\n"
+    "pairs = slt_widgets.ConfusionPairs(model, dataset, '3', '5')\n"
+    "summary = slt_widgets.LayerSummary(model, dataset, node_samples=400, max_train=900, max_eval=900)\n"
+    "display(explorer, pairs, summary)\n"
+)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory, model_file):
+    root = tmp_path_factory.mktemp("lab_root")
+    explorer_notebook(root / "explorer.ipynb", model_file, cls="3")
+    server = start_lab(root, tmp_path_factory.mktemp("lab_env"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def voila_server(tmp_path_factory, model_file):
+    root = tmp_path_factory.mktemp("voila_root")
+    nb = explorer_notebook(root / "dashboard.ipynb", model_file, cls="3", extra=VOILA_EXTRA)
+    server = start_voila(nb, tmp_path_factory.mktemp("voila_env"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_context(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        ctx = launch_chromium(p, tmp_path_factory.mktemp("chromium_profile"))
+        yield ctx
+        ctx.close()
+
+
+@pytest.fixture()
+def page(browser_context):
+    pg = browser_context.new_page()
+    pg.set_default_timeout(90_000)
+    yield pg
+    pg.close()
