@@ -81,6 +81,11 @@ def test_cluster_slts_recovers_planted_clusters():
         np.testing.assert_allclose(c.means[k], slts[c.labels == k].mean(0))
     with pytest.raises(AnalysisError, match="exactly one"):
         cluster_slts(slts, n_clusters=3, height=1.0)
+    # one far outlier: a plain 3-cluster cut spends a cluster on it; min_size cuts finer instead
+    out = np.concatenate([slts, protos[:1] + 100])
+    assert sorted(cluster_slts(out, n_clusters=3).sizes.tolist()) == [1, 7, 15]   # two groups merged
+    c = cluster_slts(out, n_clusters=3, min_size=3)
+    np.testing.assert_array_equal(c.sizes, [12, 7, 3, 1])
 
 
 def test_class_slt_clusters_uses_correct_samples_and_output_node(digits):

@@ -187,3 +187,23 @@ def test_package_demo_loads_fast_and_offline(name, monkeypatch):
     t = demo_table()
     assert evaluate(model, ds)["accuracy"] == pytest.approx(t["shipped"]["eval"]["accuracy"][name], abs=1e-9)
     assert sum(p.stat().st_size for p in demo_data_dir().iterdir() if p.is_file()) <= 40e6
+
+
+def test_train_demo_reuse_small_keeps_those_weights(built, tmp_path):
+    corpus, out, budget = built
+    rc = train_demo_main(["--corpus", str(corpus), "--out", str(tmp_path), "--small-width", "16", "--wide-width", "32",
+                          "--wide-epochs", "1", "--budget-mb", f"{budget / 1e6:.4f}", "--threads", "1", "--no-progress",
+                          "--batch-size", "64", "--reuse-small", str(out / "demo_small.pt")])
+    assert rc == 0
+    a, _ = load_demo("small", data_dir=out)
+    b, _ = load_demo("small", data_dir=tmp_path)
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(x, y)
+    t_old, t_new = demo_table(out), demo_table(tmp_path)
+    # the old table scored the float32 weights, the new one their float16 copy
+    assert t_new["rows"]["small"]["eval"] == pytest.approx(t_old["rows"]["small"]["eval"], abs=0.05)
+    assert t_new["training"]["small"] == t_old["training"]["small"]
+    with pytest.raises(ValueError, match="reuse-small"):
+        train_demo_main(["--corpus", str(corpus), "--out", str(tmp_path / "x"), "--small-width", "8",
+                         "--wide-width", "32", "--budget-mb", f"{budget / 1e6:.4f}", "--no-progress", "--reuse-small",
+                         str(out / "demo_small.pt")])

@@ -13,10 +13,10 @@ from torch import nn
 from slt_widgets import auc_score, slt
 from slt_widgets.datasets import FrameDataset, load_digits_dataset
 from slt_widgets.widgets import ConfusionPairs, EmbeddingView, Explorer, LayerSummary, SpectrumView
-from slt_widgets.widgets._class_view import fast_mds, wav_bytes
+from slt_widgets.widgets._class_view import euclidean_condensed, fast_mds, upgma_fast, wav_bytes
 
 
-def _train(ds, hidden=(48, 32), steps=120, seed=0):
+def _train(ds, hidden=(48, 32), steps=80, seed=0):
     torch.manual_seed(seed)
     layers, d = [], ds.n_features
     for h in hidden:
@@ -25,10 +25,15 @@ def _train(ds, hidden=(48, 32), steps=120, seed=0):
     model = nn.Sequential(*layers, nn.Linear(d, ds.n_classes))
     x, y = torch.from_numpy(ds.features), torch.from_numpy(ds.labels)
     opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(steps):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)            # tiny matrices: extra threads only spin on a shared machine
+    try:
+        for _ in range(steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
     return model.eval()
 
 
@@ -277,6 +282,17 @@ def test_play_exemplars_builds_wav(tmp_path):
         no_audio.play_exemplars()
 
 
+def test_fast_upgma_matches_analysis_upgma(explorer):
+    from scipy.spatial.distance import pdist
+    from slt_widgets.analysis import cut_labels, upgma
+    s = explorer._view.slts
+    np.testing.assert_allclose(euclidean_condensed(s), pdist(s.astype(np.float64)), rtol=1e-6, atol=1e-7)
+    Z, Z_ref = upgma_fast(s), upgma(s, "euclidean")
+    np.testing.assert_allclose(Z[:, 2], Z_ref[:, 2], rtol=1e-6, atol=1e-7)
+    for h in Z_ref[-6:, 2] - 1e-6:
+        np.testing.assert_array_equal(cut_labels(Z, h), cut_labels(Z_ref, h))
+
+
 def test_wav_bytes_and_fast_mds_units():
     with wave.open(io.BytesIO(wav_bytes([np.ones(10, np.float32)], 16000))) as f:
         frames = np.frombuffer(f.readframes(10), "<i2")
@@ -302,7 +318,7 @@ def test_confusion_pairs_templates(model, digits):
     assert cp.error_area.errors and cp.result.classes == (3, 8)
 
 
-def test_layer_summary(model, digits):
+def test_layer_summary(model, digits, tmp_path):
     ls = LayerSummary(model, digits, node_samples=300, max_train=800, max_eval=800)
     r = ls.result
     assert ls.layer_names == ("input", "HL1", "HL2")
@@ -310,3 +326,4 @@ def test_layer_summary(model, digits):
     for name, auc in zip(ls.layer_names, r.evr_auc):
         assert ls.evr_view.aucs[name] == pytest.approx(auc, rel=1e-5)
     assert set(ls.node_view.names) == {"HL1", "HL2"}               # no node spectra for the input
+    assert open(ls.to_png(tmp_path / "summary.png"), "rb").read(4) == b"\x89PNG"

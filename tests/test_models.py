@@ -65,7 +65,7 @@ def test_train_improves_on_digits_and_is_reproducible(digits):
     torch.manual_seed(0)
     m = mlp(64, (64, 64), 10)
     before = evaluate(m, digits["eval"])["accuracy"]
-    h = train(m, digits["train"], digits["dev"], epochs=12, batch_size=64, seed=3, progress=False)
+    h = train(m, digits["train"], digits["dev"], epochs=12, batch_size=64, seed=3, threads=1, progress=False)
     after = evaluate(m, digits["eval"])["accuracy"]
     assert before < 0.3 and after > 0.9
     assert h["train_loss"][-1] < h["train_loss"][0]
@@ -73,7 +73,7 @@ def test_train_improves_on_digits_and_is_reproducible(digits):
     assert not m.training
     torch.manual_seed(0)
     m2 = mlp(64, (64, 64), 10)
-    train(m2, digits["train"], digits["dev"], epochs=12, batch_size=64, seed=3, progress=False)
+    train(m2, digits["train"], digits["dev"], epochs=12, batch_size=64, seed=3, threads=1, progress=False)
     for a, b in zip(m.state_dict().values(), m2.state_dict().values()):
         assert torch.equal(a, b)
     pred = predict(m, digits["eval"])
@@ -159,6 +159,9 @@ def test_checkpoint_round_trip_exact(tmp_path):
     x = torch.randn(9, 6)
     assert torch.equal(m(x), m2(x))
     assert not list(tmp_path.glob("*.partial"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask     # like any new file, not mkstemp's private 0600
 
 
 def test_checkpoint_half_storage(tmp_path):

@@ -92,7 +92,7 @@ def kmeans_aggregate(x, labels, divisor: int = 10, seed: int = 0, *, min_cluster
         if c == len(rows):
             centres, lab = a[rows], np.arange(len(rows))
         else:
-            km = KMeans(n_clusters=c, n_init=3, random_state=seed).fit(a[rows])
+            km = KMeans(n_clusters=c, n_init=1, random_state=seed).fit(a[rows])
             centres, lab = km.cluster_centers_, km.labels_
         cnt = np.bincount(lab, minlength=len(centres))
         keep = cnt > 0                                          # k-means can leave a centre empty

@@ -27,14 +27,27 @@ class SLTClusters:
     order: np.ndarray
 
 
-def cluster_slts(slts, n_clusters: int | None = 4, height: float | None = None) -> SLTClusters:
-    """UPGMA (Euclidean) of SLTs ``[n, F]`` cut into ``n_clusters`` clusters (or at ``height``)."""
+def cluster_slts(slts, n_clusters: int | None = 4, height: float | None = None, *,
+                 min_size: int = 1) -> SLTClusters:
+    """UPGMA (Euclidean) of SLTs ``[n, F]`` cut into ``n_clusters`` clusters (or at ``height``).
+
+    min_size: UPGMA splits off single outliers first; with ``min_size > 1`` the tree is cut
+    finer until ``n_clusters`` clusters have ≥ ``min_size`` members (the small ones stay, ordered
+    last by size). Labels ``[n]``: 0 = largest cluster.
+    """
     from scipy.cluster.hierarchy import leaves_list
     s = as_matrix(slts, "slts", min_rows=2)
     if (n_clusters is None) == (height is None):
         raise AnalysisError("give exactly one of n_clusters or height")
     z = upgma(s, "euclidean")
-    lab = cut_labels(z, height) if height is not None else cut_n_clusters(z, min(int(n_clusters), len(s)))
+    if height is not None:
+        lab = cut_labels(z, height)
+    else:
+        k = min(int(n_clusters), len(s))
+        lab = cut_n_clusters(z, k)
+        while min_size > 1 and (np.bincount(lab) >= min_size).sum() < n_clusters and k < len(s):
+            k += 1
+            lab = cut_n_clusters(z, k)
     means, sizes = cluster_means(s, lab)
     return SLTClusters(linkage=z, labels=lab, means=means, sizes=sizes, order=leaves_list(z).astype(np.int64))
 
@@ -67,12 +80,12 @@ class ClassSLTClusters:
 
 
 def class_slt_clusters(model, dataset, cls, *, n_clusters: int = 4, height: float | None = None,
-                       max_samples: int | None = 600, seed: int = 0, pred=None,
+                       min_size: int = 1, max_samples: int | None = 600, seed: int = 0, pred=None,
                        with_mds: bool = True) -> ClassSLTClusters:
     """SLTs of output node ``cls`` for the correctly classified samples of class ``cls``
     (subsampled to ``max_samples`` with ``seed``), clustered with UPGMA (Euclidean).
 
-    pred: ``[N]`` precomputed predictions (else computed). Returns :class:`ClassSLTClusters`
+    min_size: see :func:`cluster_slts`. pred: ``[N]`` precomputed predictions (else computed). Returns :class:`ClassSLTClusters`
     (SLTs ``[n, F]``, labels ``[n]``, cluster means ``[C, F]``, MDS ``[n, 2]``)."""
     seed = check_seed(seed)
     k = dataset.class_index(cls)
@@ -82,7 +95,7 @@ def class_slt_clusters(model, dataset, cls, *, n_clusters: int = 4, height: floa
                             f"need ≥ {max(2, n_clusters)} to form {n_clusters} clusters")
     x = features_of(dataset, idx)
     w = slt(model, x, layer="output", nodes=[k]).weight[:, 0, :].detach().cpu().double().numpy()
-    cl = cluster_slts(w, None if height is not None else n_clusters, height)
+    cl = cluster_slts(w, None if height is not None else n_clusters, height, min_size=min_size)
     fm, _ = cluster_means(x, cl.labels)
     mds = embed(w, "mds", seed) if with_mds and len(w) >= 3 else np.zeros((len(w), 2))
     return ClassSLTClusters(cls=k, node=k, index=idx, slts=w, clusters=cl, feature_means=fm, mds=mds,

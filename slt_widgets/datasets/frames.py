@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import zipfile
+
 import numpy as np
 
 __all__ = ["FrameDataset", "splice"]
@@ -132,8 +134,12 @@ class FrameDataset:
 
     def features_at(self, index) -> np.ndarray:
         """Features of the samples ``index`` (ints, slice or bool mask): ``[n, D]`` float32."""
-        idx = np.arange(len(self))[index] if not isinstance(index, np.ndarray) or index.dtype == bool \
-            else np.asarray(index, dtype=np.int64)
+        try:
+            idx = np.arange(len(self))[index] if not isinstance(index, np.ndarray) or index.dtype == bool \
+                else np.asarray(index, dtype=np.int64)
+        except IndexError as e:
+            raise IndexError(f"sample index out of range 0..{len(self) - 1} ({e}); pass indices or a mask "
+                             f"of length {len(self)}") from None
         idx = np.atleast_1d(idx)
         if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)):
             raise IndexError(f"sample index out of range 0..{len(self) - 1}")
@@ -173,8 +179,12 @@ class FrameDataset:
 
     def subset(self, index, name: str | None = None) -> "FrameDataset":
         """A dataset of the samples ``index`` (shares storage)."""
-        idx = np.arange(len(self))[index] if not isinstance(index, np.ndarray) or index.dtype == bool \
-            else np.asarray(index, dtype=np.int64)
+        try:
+            idx = np.arange(len(self))[index] if not isinstance(index, np.ndarray) or index.dtype == bool \
+                else np.asarray(index, dtype=np.int64)
+        except IndexError as e:
+            raise IndexError(f"sample index out of range 0..{len(self) - 1} ({e}); pass indices or a mask "
+                             f"of length {len(self)}") from None
         kw = dict(self.__dict__)
         kw.update(labels=self.labels[idx], name=name or self.name, meta=dict(self.meta))
         if self._dense is not None:
@@ -271,7 +281,7 @@ class FrameDataset:
                 kw["utt_text"] = tuple(z["utt_text"].tolist())
             if "audio" in z.files:
                 kw.update(_audio=z["audio"], _audio_offsets=z["audio_offsets"], audio_rate=int(z["audio_rate"]))
-        except (OSError, KeyError, EOFError, ValueError) as e:
+        except (OSError, KeyError, EOFError, ValueError, zipfile.BadZipFile) as e:   # BadZipFile: a cut file
             if isinstance(e, ValueError) and "not a slt_widgets" in str(e):
                 raise
             raise ValueError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); rebuild it") from e

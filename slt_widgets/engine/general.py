@@ -377,7 +377,9 @@ def slt_general(model: nn.Module, x, layer="output", nodes=None, *, chunk: int =
     """
     from .slt import LinearMap, resolve_layer, resolve_nodes, _model_device
     g = read_general(model)
-    device = torch.device(device) if device is not None else _model_device(model)
+    from .slt import check_dtype, resolve_device
+    device = resolve_device(device, model)
+    check_dtype(dtype)
     xs = _as_inputs(x, dtype, device)
     dtype = xs[0].dtype
     n = xs[0].shape[0]
@@ -468,7 +470,9 @@ def activations_general(model: nn.Module, x, *, chunk: int = 4096, dtype=None, d
     """
     from .slt import _model_device
     g = read_general(model)
-    device = torch.device(device) if device is not None else _model_device(model)
+    from .slt import check_dtype, resolve_device
+    device = resolve_device(device, model)
+    check_dtype(dtype)
     xs = _as_inputs(x, dtype, device)
     dtype = xs[0].dtype
     n = xs[0].shape[0]
@@ -551,7 +555,9 @@ def _hook_count(model: nn.Module, x, dtype=None, device=None) -> int:
     g = read_general(model)
     if g.traced:
         return len(g.act_nodes)
-    device = torch.device(device) if device is not None else _model_device(model)
+    from .slt import check_dtype, resolve_device
+    device = resolve_device(device, model)
+    check_dtype(dtype)
     xs = _as_inputs(x, dtype, device)
     with eval_mode(model):
         return len(_hook_calls(g, _runner(model, xs[0].dtype, device), tuple(t[:1] for t in xs)))

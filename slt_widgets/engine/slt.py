@@ -30,7 +30,7 @@ from .chain import PIECEWISE_LINEAR, Chain, eval_mode, to_chain
 from .errors import SLTInputError
 
 __all__ = ["LinearMap", "slt", "slt_layers", "activations", "forward_record", "resolve_layer",
-           "resolve_nodes", "as_input", "DEFAULT_CHUNK"]
+           "resolve_nodes", "as_input", "DEFAULT_CHUNK", "resolve_device", "check_dtype", "check_chunk"]
 
 DEFAULT_CHUNK = 256
 
@@ -93,6 +93,8 @@ def as_input(x, d_in: int | None, dtype=None, device=None) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(x))
     elif not isinstance(x, torch.Tensor):
         raise SLTInputError(f"x must be a torch.Tensor or numpy array [n, d_in], got {type(x).__name__}")
+    if x.is_complex():
+        raise SLTInputError(f"x is complex ({x.dtype}); the engine needs real inputs: pass x.real or x.abs()")
     if x.dtype in (torch.float16, torch.bfloat16) or not x.is_floating_point():
         x = x.to(torch.float32)
     if dtype is not None:
@@ -114,6 +116,36 @@ def as_input(x, d_in: int | None, dtype=None, device=None) -> torch.Tensor:
         raise SLTInputError(f"x contains NaN or inf in {len(bad)} samples (first rows: {bad[:5].tolist()}); "
                             "clean them before computing SLTs")
     return x
+
+
+def resolve_device(device, model: nn.Module | None = None) -> torch.device:
+    """``device`` as a ``torch.device`` (None: the model's); unknown, ``meta`` and absent CUDA are errors."""
+    if device is None:
+        return _model_device(model) if model is not None else torch.device("cpu")
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise SLTInputError(f"device {device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:0' or None "
+                            "(the model's device)") from None
+    if d.type == "meta":
+        raise SLTInputError("device='meta' tensors hold no values, so no SLT can be computed; use 'cpu' or 'cuda'")
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise SLTInputError(f"device={device!r} but CUDA is not available on this machine; use device='cpu' "
+                            "(or None for the model's device)")
+    return d
+
+
+def check_dtype(dtype) -> None:
+    """The compute dtype must be None, ``torch.float32`` or ``torch.float64``."""
+    if dtype is not None and dtype not in (torch.float32, torch.float64):
+        raise SLTInputError(f"dtype must be torch.float32 or torch.float64 (or None for x's), got {dtype!r}")
+
+
+def check_chunk(chunk) -> int:
+    """``chunk`` as a positive int."""
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise SLTInputError(f"chunk must be a positive int (samples per chunk), got {chunk!r}")
+    return int(chunk)
 
 
 def resolve_layer(chain: Chain, layer) -> int:
@@ -329,7 +361,8 @@ def _buffers(prep: _Prepared, size: int, like: torch.Tensor):
 def _prepare(model, x, dtype=None, device=None):
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = resolve_device(device, model)
+    check_dtype(dtype)
     chain = to_chain(model)
     xt = as_input(x, chain.d_in, dtype=dtype, device=device)
     if xt.dtype not in (torch.float32, torch.float64):
@@ -361,6 +394,7 @@ def slt(model: nn.Module, x, layer="output", nodes=None, *, chunk: int = DEFAULT
     """
     if method not in ("auto", "chain", "general"):
         raise SLTInputError(f"method must be 'auto', 'chain' or 'general', got {method!r}")
+    check_chunk(chunk)
     if method == "general" or (method == "auto" and not _is_chain(model)):
         from .general import slt_general  # any feed-forward model via torch.func
         return slt_general(model, x, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
@@ -405,6 +439,7 @@ def slt_layers(model: nn.Module, x, layers: Sequence | None = None, *, chunk: in
     Models off the chain path (conv nets, residual blocks) get one general-path
     :func:`slt` per layer instead.
     """
+    check_chunk(chunk)
     if isinstance(model, nn.Module) and not _is_chain(model):
         from .general import slt_general, _hook_count
         L = _hook_count(model, x, dtype, device)

@@ -71,8 +71,13 @@ def auc_score(sigmas, D: int | None = None, normalized: bool = False) -> float |
 def spectra_from_gram(gram: torch.Tensor) -> np.ndarray:
     """Singular values ``[..., F]`` (descending) from Gram matrices ``[..., F, F]``."""
     # numpy's LAPACK path: torch's batched eigvalsh is ~2x slower here on CPU
-    ev = np.linalg.eigvalsh(gram.double().cpu().numpy())
+    ev = np.linalg.eigvalsh(gram.detach().double().cpu().numpy())   # general-path SLTs may carry grad
     return np.sqrt(np.clip(ev, 0, None))[..., ::-1].copy()
+
+
+def _auc_or_nan(sig: np.ndarray) -> np.ndarray:
+    """AUC per row of ``sig [M, D]``; NaN when ``D = 1`` (a one-input model has no spectrum shape)."""
+    return auc_score(sig) if sig.shape[1] >= 2 else np.full(len(sig), np.nan)
 
 
 @dataclass
@@ -173,7 +178,7 @@ def node_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: int
     for layer, g in grams.items():
         sig = spectra_from_gram(g)
         dead = sig[:, 0] <= 0
-        out[layer] = NodeSpectra(layer, sig, auc_score(sig), dead, n)
+        out[layer] = NodeSpectra(layer, sig, _auc_or_nan(sig), dead, n)
     return out
 
 
@@ -190,5 +195,5 @@ def input_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: in
     out = {}
     for layer, g in grams.items():
         sig = spectra_from_gram(g)
-        out[layer] = NodeSpectra(layer, sig, auc_score(sig), sig[:, 0] <= 0, n)
+        out[layer] = NodeSpectra(layer, sig, _auc_or_nan(sig), sig[:, 0] <= 0, n)
     return out

@@ -150,7 +150,12 @@ class SLTCache:
         """SLTs of samples ``index [n]`` (ints or bool mask over the dataset) at ``layer``."""
         idx = np.asarray(index)
         if idx.dtype == bool:
+            if idx.shape != (len(self.dataset),):
+                raise IndexError(f"a boolean selection must have one entry per sample ({len(self.dataset)}), "
+                                 f"got shape {idx.shape}")
             idx = np.flatnonzero(idx)
+        elif idx.size and not np.issubdtype(idx.dtype, np.integer):
+            raise IndexError(f"sample indices must be ints or a boolean mask, got dtype {idx.dtype}")
         idx = idx.astype(np.int64, copy=False)
         if idx.size == 0:
             raise ValueError("the selection is empty: choose at least one sample (is the class present "

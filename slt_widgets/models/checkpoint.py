@@ -77,6 +77,9 @@ def save_checkpoint(path, model: nn.Module, class_names: Sequence[str], feature_
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes 0600; package data must stay readable to all
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

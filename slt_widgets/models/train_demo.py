@@ -206,6 +206,17 @@ def run(args) -> dict:
                      max_minutes=args.wide_max_minutes, max_batches=args.wide_max_batches),
     }
     for name, plan in plans.items():
+        if name == "small" and args.reuse_small:
+            model, info = load_checkpoint(args.reuse_small)
+            if info["spec"]["hidden"] != list(plan["hidden"]) or info["spec"]["d_in"] != d_in:
+                raise ValueError(f"--reuse-small {args.reuse_small} is a {info['spec']} net, not {plan['hidden']}")
+            done = info["meta"]["training"]
+            hist = dict(info["meta"]["history"], epochs_run=done["epochs_run"], batches=done["batches"],
+                        best_epoch=done["best_epoch"] - 1, stopped=done["stopped"], seconds=done["minutes"] * 60)
+            print(f"small: reused {args.reuse_small} (trained by an earlier run with the same settings)", flush=True)
+            plan = dict(plan, epochs=done["epoch_cap"], max_batches=done["batch_cap"], max_minutes=done["minute_cap"])
+            nets[name] = (model, plan, hist)
+            continue
         torch.manual_seed(args.seed)
         model = mlp(d_in, plan["hidden"], k, batch_norm=plan["batch_norm"], dropout=plan["dropout"])
         print(f"training {name}: {len(plan['hidden'])} x {plan['hidden'][0]}, batch_norm={plan['batch_norm']}, "
@@ -284,7 +295,7 @@ def run(args) -> dict:
         else:
             shutil.rmtree(build_tmp, ignore_errors=True)
     print(format_table(table))
-    print(f"wrote {', '.join(table['bytes'])} to {out} "
+    print(f"wrote {', '.join(table['bytes'])}, table1.json to {out} "
           f"({sum(table['bytes'].values()) / 1e6:.1f} MB) in {table['seconds'] / 60:.1f} min")
     return table
 
@@ -314,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--utterances", type=int, default=5000, help="corpus size when building")
     p.add_argument("--train-utterances", type=int, default=None, help="train on this many utterances only")
     p.add_argument("--small-width", type=int, default=256)
+    p.add_argument("--reuse-small", default=None,
+                   help="take the small net from this checkpoint (written by an earlier run) instead of training it")
     p.add_argument("--small-epochs", type=int, default=25)
     p.add_argument("--small-max-batches", type=int, default=26_000,
                    help="optimiser-step cap of the small net (deterministic; ~8 epochs of the default corpus)")

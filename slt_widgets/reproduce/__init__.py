@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--max-frames", type=int, default=None, help="subsample dev/eval to N frames (seeded)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--blas-threads", type=int, default=1,
-                        help="numpy/scipy BLAS threads (1 stays fast on a shared machine; 0 = library default)")
+                        help="threads of numpy/scipy/scikit-learn pools (BLAS, OpenMP); 1 stays fast on a "
+                             "shared machine, 0 = library default")
     parser.add_argument("--checkpoint", help="a slt_widgets checkpoint instead of the demo nets")
     parser.add_argument("--dev", help="dev split .npz (with --checkpoint)")
     parser.add_argument("--eval", help="eval split .npz (with --checkpoint)")
@@ -111,7 +112,8 @@ def run_cli(args) -> int:
     from threadpoolctl import threadpool_limits
     t0 = time.perf_counter()
     n = int(getattr(args, "blas_threads", 1) or 0)
-    with threadpool_limits(n, user_api="blas") if n > 0 else nullcontext():
+    # oversubscribed BLAS/OpenMP pools slowed SVDs and k-means ~10-20× on a loaded 2-core machine
+    with threadpool_limits(n) if n > 0 else nullcontext():
         sources = resolve_sources(args)
         res = build_report(sources, args.out, seed=int(args.seed), controls_args=args if args.controls else None)
     print(f"report written to {res['report']} ({time.perf_counter() - t0:.0f} s in all)")

@@ -22,10 +22,10 @@ class Budget:
     """Sample caps (seeded subsamples; the report lists them). None = all."""
 
     lda_train: int | None = 30000
-    node_samples: int = 3000
+    node_samples: int = 1500
     pop_per_class: int = 100
-    inc_cor: int = 1500
-    tsne_points: int = 1200
+    inc_cor: int = 800
+    tsne_points: int = 800
     tsne_iter: int = 1000
     slt_cluster: int = 500
     template_k: int = 50
@@ -330,10 +330,12 @@ def _centroids(points, y, K):
 # --------------------------------------------------------------------------- Fig. 6, 8B
 def _slt_cluster_figure(ctx, cls_idx, fig_name, caption_prefix):
     s = ctx.src
-    r = A.class_slt_clusters(s.model, s.eval, int(cls_idx), n_clusters=4, max_samples=ctx.budget.slt_cluster,
-                             seed=ctx.seed, pred=ctx.res["pred_eval"])
+    n_correct = int(((s.eval.labels == cls_idx) & (ctx.res["pred_eval"] == cls_idx)).sum())
+    min_size = max(2, min(n_correct, ctx.budget.slt_cluster) // 20)
+    r = A.class_slt_clusters(s.model, s.eval, int(cls_idx), n_clusters=4, min_size=min_size,
+                             max_samples=ctx.budget.slt_cluster, seed=ctx.seed, pred=ctx.res["pred_eval"])
     cl = r.clusters
-    C = len(cl.sizes)
+    C = min(4, len(cl.sizes))              # the four largest clusters are drawn
     fig = plt.figure(figsize=(14, 6.5))
     gs = fig.add_gridspec(2, C + 3)
     a = fig.add_subplot(gs[:, 0:2])
@@ -346,9 +348,10 @@ def _slt_cluster_figure(ctx, cls_idx, fig_name, caption_prefix):
     a.set(xlabel=f"correct samples of /{_cls_name(s.eval, cls_idx)}/ (UPGMA order)", ylabel="input dim (band-major)",
           title="A  SLTs of the output node")
     b = fig.add_subplot(gs[0, 2])
-    for c in range(C):
+    for c in range(len(cl.sizes)):
         m = cl.labels == c
-        b.scatter(r.mds[m, 0], r.mds[m, 1], s=6, color=f"C{c}", label=f"{c} (n={cl.sizes[c]})")
+        b.scatter(r.mds[m, 0], r.mds[m, 1], s=6, color=f"C{c}" if c < C else "lightgrey",
+                  label=f"{c} (n={cl.sizes[c]})" if c < C else None)
     b.set(title="B  MDS of SLTs", xticks=[], yticks=[])
     b.legend(fontsize=6)
     a = fig.add_subplot(gs[1, 2])
@@ -381,13 +384,15 @@ def stage_slt_clusters(ctx: Context):
             rows.append((fig_id, f"SLT clusters of /{wanted}/", "—", float("nan"), f"not measured ({e})"))
             continue
         ctx.doc.h(f"{fig_id} — SLT clusters of /{_cls_name(s.eval, k)}/ ({ctx.tag}){note}", 3)
+        small = len(r.clusters.sizes) - 4
         ctx.doc.img(name, f"{fig_id} ({ctx.tag}): output-node SLTs of {len(r.index)} correctly classified "
                     f"/{_cls_name(s.eval, k)}/ frames (≤ {ctx.budget.slt_cluster}, seed {ctx.seed}), UPGMA "
-                    "(Euclidean) cut into 4 clusters; MDS coloured by cluster; mean input features and mean SLT "
-                    "per cluster with its size.")
+                    "(Euclidean), cut finely enough that 4 clusters have ≥ 5 % of the frames"
+                    + (f" ({small} smaller clusters in grey)" if small > 0 else "")
+                    + "; MDS coloured by cluster; mean input features and mean SLT of the 4 largest clusters.")
         if fig_id == "Fig. 8B":
             rows.append((fig_id, "SLTs of one class form distinct clusters (templates shown)",
-                         "sizes " + ", ".join(str(n) for n in r.clusters.sizes) + note, float("nan"),
+                         "largest cluster sizes " + ", ".join(str(n) for n in r.clusters.sizes[:4]) + note, float("nan"),
                          "qualitative: see figure"))
     return rows
 

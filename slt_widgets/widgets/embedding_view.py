@@ -53,12 +53,11 @@ class EmbeddingView(W.VBox):
                                 fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
                                 layout=W.Layout(width=width, height=height))
         self.figure.add_class("slt-embedding-figure")
-        self.mode = W.ToggleButtons(options=list(_SELECTORS), value=selector, description="select:",
-                                    style={"button_width": "60px"})
+        self.mode = W.ToggleButtons(options=list(_SELECTORS), value=selector, style={"button_width": "60px"})
         self.mode.add_class("slt-embedding-mode")
         self.legend = W.HTML()
         self.legend.add_class("slt-embedding-legend")
-        self.children = [self.figure, W.HBox([self.mode]), self.legend]
+        self.children = [self.figure, W.HBox([W.Label("select points:"), self.mode]), self.legend]
         self.mode.observe(self._on_mode, "value")
         self.scatter.observe(self._on_scatter_selected, "selected")
         self.brush.observe(self._on_brushing, "brushing")
@@ -92,13 +91,18 @@ class EmbeddingView(W.VBox):
             self._muted = True
             try:
                 self.scatter.selected = None
+                for scale, col in ((self.sx, xy[:, 0]), (self.sy, xy[:, 1])):
+                    lo, hi = (float(col.min()), float(col.max())) if len(col) else (0.0, 1.0)
+                    pad = 0.05 * (hi - lo) or 1.0          # keep edge points (and a 1-point set) inside
+                    with scale.hold_sync():
+                        scale.min, scale.max = lo - pad, hi + pad
                 self.scatter.x = xy[:, 0]
                 self.scatter.y = xy[:, 1]
                 self._set_colors(color_ids, names)
             finally:
                 self._muted = False
         self.selected = None
-        if title is not None:
+        if title is not None and title != self.figure.title:
             self.figure.title = title
 
     def set_colors(self, color_ids, names: Sequence[str] | None = None) -> None:

@@ -213,6 +213,10 @@ class Explorer(W.VBox):
             node = self._view.node
         if cluster is not None and cluster != "brush" and not isinstance(cluster, (int, np.integer)):
             raise TypeError(f"cluster must be None or an int cluster id, got {type(cluster).__name__}")
+        if cluster == "brush" and (self._brush_positions is None or node is not None and node != self._view.node
+                                   or cls is not None or layer is not None):
+            raise ValueError("cluster='brush' re-selects the points brushed in the embedding of the current view; "
+                             "brush some points first (or pass an int cluster id)")
         with self.busy.running("computing SLTs…"), single_blas():
             view = self._class_view(c, lay, node)
             if view is not self._view:
@@ -313,7 +317,12 @@ class Explorer(W.VBox):
             n = len(self.dataset)
             idx = np.arange(n) if n <= self.max_samples else np.sort(
                 np.random.default_rng(self.seed).choice(n, self.max_samples, replace=False))
-            w = self.cache.get(idx, layer=layer, nodes=[int(node)]).weight[:, 0, :].detach().cpu().double().numpy()
+            width = self.chain.layer_width(layer)
+            if layer == "output" and width <= 64:
+                # every class has its own output node: compute all of them once (one splice, one pass)
+                w = self.cache.get(idx, layer=layer).weight[:, int(node), :].detach().cpu().double().numpy()
+            else:
+                w = self.cache.get(idx, layer=layer, nodes=[int(node)]).weight[:, 0, :].detach().cpu().double().numpy()
             self._refs[key] = (np.linalg.svd(w, compute_uv=False), w.mean(0), len(idx))
             while len(self._refs) > _MEMO_SIZE:
                 self._refs.popitem(last=False)
@@ -369,16 +378,17 @@ class Explorer(W.VBox):
             if list(self.node_picker.options) != opts:
                 self.node_picker.options = opts
             self.node_picker.value = view.node
-            with self.tree.hold_sync():
+            with self.tree.hold_sync():               # one message per widget: fewer browser redraws
                 self.tree.leaf_names = None          # names are validated against the old linkage
                 self.tree.linkage = Z
                 self.tree.leaf_names = [str(i) for i in view.index]
                 self.tree.cut = min(default_cut(Z, self.n_clusters), top)
                 self.tree.selected = -1
-            self.cut_slider.max = max(top, 1e-12)
-            self.cut_slider.step = max(top, 1e-12) / 500
-            self.cut_slider.value = self.tree.cut
-            self.tree.title = f"UPGMA of SLTs · {names[view.cls]} · {layer_label(view.layer)} node {view.node}"
+                self.tree.title = f"UPGMA of SLTs · {names[view.cls]} · {layer_label(view.layer)} node {view.node}"
+            with self.cut_slider.hold_sync():
+                self.cut_slider.max = max(top, 1e-12)
+                self.cut_slider.step = max(top, 1e-12) / 500
+                self.cut_slider.value = self.tree.cut
             xy = self._embedding_of(view)
             self.embedding.set_points(xy, self.tree.labels.astype(np.int64), self._cluster_names(),
                                       title=f"{self.method_picker.label} of "

@@ -140,7 +140,7 @@ class SpectrumView(W.VBox):
                     self.context_lines.y = y
                     self.context_lines.labels = [self.label(k) for k in context]
                     self.context_lines.colors = [self.colors[k] for k in context]
-                self.context_lines.visible = True
+                    self.context_lines.visible = True
             else:
                 self.context_lines.visible = False
             if self.highlight is not None:
@@ -150,10 +150,11 @@ class SpectrumView(W.VBox):
                     self.highlight_line.x = x
                     self.highlight_line.y = c
                     self.highlight_line.labels = [self.label(self.highlight)]
-                self.highlight_line.visible = True
+                    self.highlight_line.visible = True
             else:
                 self.highlight_line.visible = False
-            self.sx.min, self.sx.max = 1.0, float(max(Dmax, 2))
+            with self.sx.hold_sync():
+                self.sx.min, self.sx.max = 1.0, float(max(Dmax, 2))
             self.legend.value = self._legend_html()
             if title is not None:
                 self.figure.title = title

@@ -8,11 +8,22 @@ from pathlib import Path
 EXPLORER = ".slt-explorer"
 HEADING = ".slt-explorer-templates .slt-tp-heading"
 
-# midpoint of a tree link in page coordinates (the middle of the U is its horizontal bar)
-_LINK_POINT_JS = """(el) => {
-  const p = el.getPointAtLength(el.getTotalLength() / 2);
-  const q = new DOMPoint(p.x, p.y).matrixTransform(el.getScreenCTM());
-  return [q.x, q.y];
+# a point on cluster `color` in the dendrogram: the middle of a link (the U's horizontal bar), or
+# for a one-sample cluster (no link of its own) the centre of its leaf label
+_CLUSTER_POINT_JS = """(color) => {
+  const root = document.querySelector('.slt-explorer-tree');
+  if (!root) return null;
+  const link = root.querySelector(`path.slt-ct-link[stroke="${color}"]`);
+  if (link) {
+    const p = link.getPointAtLength(link.getTotalLength() / 2);
+    const q = new DOMPoint(p.x, p.y).matrixTransform(link.getScreenCTM());
+    return [q.x, q.y];
+  }
+  const leaf = [...root.querySelectorAll(`text.slt-ct-leaf[fill="${color}"]`)]
+    .find(t => t.getAttribute('display') !== 'none');
+  if (!leaf) return null;
+  const r = leaf.getBoundingClientRect();
+  return [r.x + r.width / 2, r.y + r.height / 2];
 }"""
 
 
@@ -52,11 +63,11 @@ def pick_class(page, name: str) -> None:
     page.locator(".slt-class-picker select").first.select_option(label=name)
 
 
-def click_tree_cluster(page, color: str) -> None:
-    """Mouse-click the first tree link drawn in ``color`` (a cluster below the cut)."""
-    link = page.locator(f'.slt-explorer-tree path.slt-ct-link[stroke="{color}"]').first
-    link.wait_for(state="attached")
-    x, y = link.evaluate(_LINK_POINT_JS)
+def click_tree_cluster(page, color: str, timeout: float = 60.0) -> None:
+    """Mouse-click the cluster drawn in ``color`` in the dendrogram: one of its links, or its leaf
+    label when the cluster is a single sample."""
+    handle = page.wait_for_function(_CLUSTER_POINT_JS, arg=color, timeout=timeout * 1000)
+    x, y = handle.json_value()
     page.mouse.click(x, y)
 
 
@@ -99,3 +110,15 @@ def wait_until(fn, timeout: float = 30.0, interval: float = 0.2):
         if time.time() - t0 > timeout:
             raise TimeoutError("condition not met")
         time.sleep(interval)
+
+
+def brush_embedding(page, frac=(0.15, 0.15, 0.6, 0.6)) -> None:
+    """Drag a brush rectangle over the embedding plot (fractions of the figure's box)."""
+    box = page.locator(".slt-embedding-figure").first.bounding_box()
+    x0, y0 = box["x"] + frac[0] * box["width"], box["y"] + frac[1] * box["height"]
+    x1, y1 = box["x"] + frac[2] * box["width"], box["y"] + frac[3] * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 9):
+        page.mouse.move(x0 + (x1 - x0) * i / 8, y0 + (y1 - y0) * i / 8)
+    page.mouse.up()

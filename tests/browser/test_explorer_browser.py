@@ -7,12 +7,14 @@ kernel client), and screenshots each view into docs/screenshots/.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+expect = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright").expect
 
 from slt_widgets.widgets import CLUSTER_COLORS
 
-from .pages import (click_tree_cluster, count_in, open_lab_notebook, open_voila, pick_class, screenshot_views,
+from .pages import (brush_embedding, click_tree_cluster, count_in, open_lab_notebook, open_voila, pick_class, screenshot_views,
                     wait_heading, wait_idle)
 from .servers import REPO, kernel_client, kernel_eval
 
@@ -52,9 +54,8 @@ def test_explorer_in_jupyterlab(lab_server, page):
         assert st["cls"] == "3" and count_in(page.locator(".slt-explorer-templates .slt-tp-heading").first
                                              .inner_text()) == st["n"]
         _pick_and_click(page, kc)
-        # the embedding highlights the cluster and the spectra gained its line
-        legend = page.locator(".slt-spectrum-view").first.inner_text()
-        assert "cluster 1" in legend and "AUC" in legend
+        # the spectra gained the cluster's line (its own widget message: wait for it)
+        expect(page.locator(".slt-spectrum-legend").first).to_contain_text(re.compile(r"cluster 1 \(n=\d+\) · AUC"))
         screenshot_views(page, SHOTS, "lab")
     finally:
         kc.stop_channels()
@@ -67,6 +68,11 @@ def test_explorer_in_voila(voila_server, page):
         _pick_and_click(page, kc)
         wait_idle(page)
         screenshot_views(page, SHOTS, "voila")
+        # brushing points in the embedding makes them the selection
+        brush_embedding(page)
+        text = wait_heading(page, r"brushed points — \d+ samples")
+        st = _state(kc)
+        assert st["cluster"] == "brush" and st["n"] == count_in(text) > 0, (st, text)
         for sel, name in ((".slt-confusion-pairs", "confusion_pairs"), (".slt-layer-summary", "layer_summary")):
             loc = page.locator(sel).first
             loc.scroll_into_view_if_needed()
