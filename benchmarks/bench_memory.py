@@ -95,8 +95,10 @@ def main() -> None:
             n = sizes[stat] // scale
             res = []
             for size in (n, 10 * n):
+                # one BLAS thread: spinning OpenBLAS threads on a shared 2-core box swamp small runs
+                env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
                 out = subprocess.run([sys.executable, __file__, "--child", stat, str(path), str(size)],
-                                     capture_output=True, text=True, check=True, cwd=ROOT)
+                                     capture_output=True, text=True, check=True, cwd=ROOT, env=env)
                 res.append(json.loads(out.stdout.strip().splitlines()[-1]))
             ratio = res[1]["peak_rss_mb"] / res[0]["peak_rss_mb"]
             grow = (res[1]["peak_rss_mb"] - res[1]["rss_before_mb"]) / max(res[0]["peak_rss_mb"] - res[0]["rss_before_mb"], 1)

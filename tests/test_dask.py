@@ -82,7 +82,7 @@ def test_local_cluster_groups_and_blocks(model, data, client):
     g = np.where(y < 2, y, -1)
     ref = streaming_slt_spectra(model, x, [2], groups=g, per="input")
     got = dask_slt_spectra(model, da.from_array(x, chunks=400), [2], per="input", groups=g, client=client,
-                           memory_budget=8 * 12 * 12 * 2 * 2 * 4)          # forces several passes of 4 inputs
+                           memory_budget=8 * 12 * 12 * 3 * 4)          # 4 inputs × (2 groups + a product) per pass
     for k in (0, 1):
         assert got[k][2].sigmas.shape == (10, 12)
         assert _rel(got[k][2].sigmas, ref[k][2].sigmas) <= 1e-8

@@ -10,7 +10,7 @@ from torch import nn
 from slt_widgets.datasets import FrameDataset
 from slt_widgets.engine import activations, input_spectra, node_spectra
 from slt_widgets.engine.errors import SLTInputError
-from slt_widgets.engine.stats import (ClassMoments, SLTGrams, iter_labeled, streaming_activation_stats,
+from slt_widgets.engine.stats import (ClassMoments, SLTGrams, _plan_blocks, iter_labeled, streaming_activation_stats,
                                       streaming_slt_spectra)
 
 K = 4
@@ -148,7 +148,9 @@ def test_memory_budget_splits_into_blocks_with_identical_results(model, data):
     x, _ = data
     full = streaming_slt_spectra(model, x, [2, "output"])
     one_gram = SLTGrams.nbytes_for("node", 12, 10, 1)
-    blocked = streaming_slt_spectra(model, x, [2, "output"], memory_budget=int(one_gram * 1.5 * 3))
+    passes = _plan_blocks("node", 12, {2: 10, "output": K}, one_gram * 4, 1)
+    assert len(passes) == 7 and all(len(i) <= 2 for p in passes for _, i in p)     # 2 nodes + a product each
+    blocked = streaming_slt_spectra(model, x, [2, "output"], memory_budget=one_gram * 4)
     for l in full:
         np.testing.assert_allclose(blocked[l].sigmas, full[l].sigmas, rtol=1e-10, atol=1e-12)
     with pytest.raises(SLTInputError, match="raise memory_budget"):

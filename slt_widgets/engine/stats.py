@@ -282,8 +282,9 @@ class SLTGrams:
         else:
             sel = jt if self.index is None else jt[:, torch.as_tensor(self.index, device=jt.device), :]
             a = sel.permute(1, 0, 2).contiguous()        # [f, b, M]
-        # float32 products are summed in float64 per batch: exact enough, half the bandwidth
-        self.gram.add_(torch.bmm(a.transpose(1, 2), a).to("cpu", torch.float64))
+        # the batch product stays in the compute dtype; add_ promotes it into the float64 sum in place
+        g = torch.bmm(a.transpose(1, 2), a)
+        self.gram.add_(g if g.device.type == "cpu" else g.cpu())
         self.n += jt.shape[0]
         return self
 
@@ -440,25 +441,27 @@ def streaming_activation_stats(model, data, labels=None, layers=None, *, n_class
 def _plan_blocks(per: str, n_in: int, widths: dict, budget: int, n_groups: int) -> list[list[tuple]]:
     """Split ``(layer, index)`` Gram blocks into passes whose Grams fit ``budget`` bytes.
 
-    Each pass holds float64 Grams plus a float32 batch product of the same shape (×1.5)."""
+    A pass holds its float64 Grams (all groups) plus one batch product of its largest block."""
     jobs = []
     for layer, width in widths.items():
         full = width if per == "node" else n_in
-        one = int(1.5 * SLTGrams.nbytes_for(per, n_in, width, 1)) * n_groups
-        if one > budget:
-            need = math.ceil(one / 2 ** 20)
-            raise SLTInputError(f"one {per}'s Gram of layer {layer!r} needs {need} MB (× {n_groups} groups) but "
-                                f"memory_budget is {budget / 2 ** 20:.0f} MB; raise memory_budget")
-        per_block = max(1, budget // one)
+        one = SLTGrams.nbytes_for(per, n_in, width, 1)            # one node's (input's) float64 Gram
+        if one * (n_groups + 1) > budget:
+            need = math.ceil(one * (n_groups + 1) / 2 ** 20)
+            raise SLTInputError(f"one {per}'s Gram of layer {layer!r} needs {need} MB ({n_groups} group(s) + a "
+                                f"batch product) but memory_budget is {budget / 2 ** 20:.1f} MB; raise memory_budget")
+        per_block = max(1, budget // (one * (n_groups + 1)))
         for s in range(0, full, per_block):
-            jobs.append((layer, np.arange(s, min(full, s + per_block)), one * min(per_block, full - s)))
-    passes, cur, used = [], [], 0
+            r = min(per_block, full - s)
+            jobs.append((layer, np.arange(s, s + r), one * r))
+    passes, cur, used, big = [], [], 0, 0
     for layer, idx, b in jobs:
-        if cur and used + b > budget:
+        if cur and used + b * n_groups + max(big, b) > budget:
             passes.append(cur)
-            cur, used = [], 0
+            cur, used, big = [], 0, 0
         cur.append((layer, idx))
-        used += b
+        used += b * n_groups
+        big = max(big, b)
     if cur:
         passes.append(cur)
     return passes
