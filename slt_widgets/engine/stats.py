@@ -477,11 +477,12 @@ def _group_array(groups, n_groups):
 
 
 def partition_grams(prep_or_model, x, blocks, per: str, groups=None, n_groups: int = 1, *, chunk: int = 128,
-                    dtype=None, device=None) -> dict:
+                    dtype=None, device=None, into: dict | None = None) -> dict:
     """``{(group, layer, block_id): SLTGrams}`` of one batch/partition ``x [b, F]``.
 
     blocks: ``[(layer, index [r])]`` (see :func:`streaming_slt_spectra`); groups: ``[b]`` ints in
-    −1..G−1 (−1 = not accumulated) or None (all samples, group 0).
+    −1..G−1 (−1 = not accumulated) or None (all samples, group 0). into: accumulators from an
+    earlier call to add to in place (one set of Grams per pass instead of one per batch).
     """
     x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
     out = {}
@@ -495,11 +496,12 @@ def partition_grams(prep_or_model, x, blocks, per: str, groups=None, n_groups: i
     xt = x.reshape(len(x), -1).to(device=prep.device, dtype=prep.dtype)
     g_all = np.zeros(len(xt), np.int64) if groups is None else np.asarray(groups)
     n_in = xt.shape[1]
-    accs = {}
+    accs = {} if into is None else into
     for gi in range(n_groups):
         for bi, (l, idx) in enumerate(blocks):
             t = resolve_layer(prep.chain, l)
-            accs[(gi, l, bi)] = SLTGrams(l, per, n_in, prep.chain.layer_width("output" if t == L + 1 else t), idx)
+            if (gi, l, bi) not in accs:
+                accs[(gi, l, bi)] = SLTGrams(l, per, n_in, prep.chain.layer_width("output" if t == L + 1 else t), idx)
     with eval_mode(prep.model):
         for s in range(0, len(xt), chunk):
             xc = xt[s:s + chunk]
@@ -582,8 +584,10 @@ def streaming_slt_spectra(model, data, layers=None, *, per: str = "node", groups
             start += len(xb)
             if chain is not None and prep is None:
                 prep, _ = _prepare(model, xb[:1], dtype, device)
-            part = partition_grams(prep if prep is not None else model, xb, blocks, per, gb, G, chunk=chunk,
-                                   dtype=dtype, device=device)
+            if prep is not None:
+                partition_grams(prep, xb, blocks, per, gb, G, chunk=chunk, dtype=dtype, device=device, into=acc)
+                continue
+            part = partition_grams(model, xb, blocks, per, gb, G, chunk=chunk, dtype=dtype, device=device)
             for k, v in part.items():
                 acc[k] = v if k not in acc else acc[k].merge(v)
         if g_all is not None and start != len(g_all):

@@ -1,0 +1,154 @@
+"""Section 4 on the wide net, streamed: Figures 7A–7D over the demo eval set (run by hand).
+
+    python benchmarks/bench_wide.py                      # demo wide net, whole eval split
+    python benchmarks/bench_wide.py --max-samples 2000   # a seeded subset of the eval split
+    python benchmarks/bench_wide.py --random --width 2048 --max-samples 500   # no demo data needed
+
+Stages, each timed (peak RSS of the whole process reported at the end):
+
+1. COR / INC (METHODS §3.3): an LDA on the input features fitted from streamed dev statistics
+   (``ActivationStats.lda``) marks the eval samples it classifies correctly (COR) or not (INC); only
+   samples the network classifies correctly are kept.
+2. Fig. 7A Σ_NODES: per-node SLT spectra of layers 2..L and the output over every eval sample.
+3. Fig. 7A Σ_INPUTS: per-input spectra of the same layers.
+4. Fig. 7B: per class, one SVD of the ``[N_k × (F·M)]`` SLT matrix (``analysis.population_spectra``,
+   ``--per-class`` samples per class, block Grams within ``--budget``).
+5. Fig. 7C/D: Σ_INC − Σ_COR per node, both groups (equal size) in one streamed pass.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from slt_widgets.analysis import population_spectra, spectrum_difference_auc  # noqa: E402
+from slt_widgets.analysis.slt_spectra import normalized_spectra, subsample  # noqa: E402
+from slt_widgets.datasets import FrameDataset  # noqa: E402
+from slt_widgets.engine import iter_inputs, activations  # noqa: E402
+from slt_widgets.engine.stats import streaming_activation_stats, streaming_slt_spectra  # noqa: E402
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def random_setup(width: int, n_eval: int, n_dev: int, seed: int = 0):
+    """A random 5 × width ReLU net (batch norm, dropout) and random data of the demo's shapes."""
+    from slt_widgets.models import mlp
+    torch.manual_seed(seed)
+    model = mlp(253, (width,) * 5, 40, batch_norm=True, dropout=0.2)
+    model.train()
+    with torch.no_grad():                      # settle the batch-norm statistics on random inputs
+        for _ in range(3):
+            model(torch.randn(512, 253))
+    model.eval()
+    rng = np.random.default_rng(seed)
+    names = [f"c{k}" for k in range(40)]
+    mk = lambda n: FrameDataset.from_arrays(rng.standard_normal((n, 253), dtype=np.float32),  # noqa: E731
+                                            np.arange(n) % 40, names, (23, 11))
+    return model, mk(n_eval), mk(n_dev)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--max-samples", type=int, default=None, help="seeded subset of the eval split (default all)")
+    p.add_argument("--random", action="store_true", help="random net and data instead of the demo")
+    p.add_argument("--width", type=int, default=2048, help="hidden width with --random")
+    p.add_argument("--per-class", type=int, default=200, help="samples per class for Fig. 7B")
+    p.add_argument("--budget", default="3GB", help="memory budget of the Gram accumulators")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--skip-inputs", action="store_true", help="skip Σ_INPUTS (the costliest Grams)")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    times = {}
+    t0 = time.perf_counter()
+    if a.random:
+        n = a.max_samples or 55577
+        model, ev, dev = random_setup(a.width, n, min(n, 34117), a.seed)
+        source = f"random 5 x {a.width} net, random data"
+    else:
+        from slt_widgets import load_demo
+        model, ev = load_demo("wide", "eval")
+        _, dev = load_demo("wide", "dev")
+        if a.max_samples is not None and a.max_samples < len(ev):
+            ev = ev.subset(subsample(np.arange(len(ev)), a.max_samples, a.seed))
+        source = "demo wide net (load_demo('wide'))"
+    widths = [m.out_features for m in model if isinstance(m, torch.nn.Linear)][:-1]
+    L = len(widths)
+    layers = list(range(2, L + 1)) + ["output"]
+    times["load"] = time.perf_counter() - t0
+
+    # 1. COR / INC from a streamed input-feature LDA (dev) and the network's predictions (eval)
+    t = time.perf_counter()
+    lda = streaming_activation_stats(model, dev, layers=["input"], batch_size=4096)["input"].lda()
+    y = ev.labels
+    sep, net_ok = np.zeros(len(ev), bool), np.zeros(len(ev), bool)
+    start = 0
+    for xb in iter_inputs(ev, 4096):
+        s = slice(start, start + len(xb))
+        sep[s] = lda.predict(xb.numpy()) == y[s]
+        net_ok[s] = activations(model, xb)["output"].argmax(1).numpy() == y[s]
+        start += len(xb)
+    cor, inc = np.flatnonzero(net_ok & sep), np.flatnonzero(net_ok & ~sep)
+    n_grp = min(len(cor), len(inc))
+    cor, inc = subsample(cor, n_grp, a.seed), subsample(inc, n_grp, a.seed + 1)
+    times["cor_inc_split"] = time.perf_counter() - t
+
+    # 2. / 3. Fig. 7A
+    t = time.perf_counter()
+    nodes = streaming_slt_spectra(model, ev, layers, memory_budget=a.budget, batch_size=a.batch_size, progress=False)
+    times["fig7a_nodes"] = time.perf_counter() - t
+    inputs = None
+    if not a.skip_inputs:
+        t = time.perf_counter()
+        inputs = streaming_slt_spectra(model, ev, layers, per="input", memory_budget=a.budget,
+                                       batch_size=a.batch_size)
+        times["fig7a_inputs"] = time.perf_counter() - t
+
+    # 4. Fig. 7B
+    t = time.perf_counter()
+    pop = population_spectra(model, ev, list(range(1, L + 1)), max_per_class=a.per_class, seed=a.seed,
+                             memory_budget="512MB")
+    times["fig7b_population"] = time.perf_counter() - t
+
+    # 5. Fig. 7C/D: both groups in one pass over their samples only
+    t = time.perf_counter()
+    both = np.concatenate([cor, inc])
+    groups = np.r_[np.zeros(len(cor), np.int64), np.ones(len(inc), np.int64)]
+    order = np.argsort(both)
+    diff = streaming_slt_spectra(model, ev.subset(both[order]), layers, groups=groups[order], n_groups=2,
+                                 memory_budget=a.budget, batch_size=a.batch_size)
+    inc_cor = {l: float(np.nanmean(spectrum_difference_auc(diff[1][l].sigmas, diff[0][l].sigmas))) for l in layers}
+    times["fig7cd_inc_cor"] = time.perf_counter() - t
+    times["total"] = time.perf_counter() - t0
+
+    def node_mean_auc(res):
+        return {str(l): float(np.nanmean(res[l].auc)) for l in layers}
+
+    report = {
+        "source": source, "widths": widths, "n_eval": len(ev), "n_dev": len(dev), "n_cor": len(cor),
+        "n_inc": len(inc), "threads": torch.get_num_threads(), "machine": platform.machine(),
+        "seconds": {k: round(v, 1) for k, v in times.items()}, "peak_rss_mb": round(peak_mb(), 1),
+        "fig7a_node_auc_mean": node_mean_auc(nodes),
+        "fig7a_input_auc_mean": None if inputs is None else node_mean_auc(inputs),
+        "fig7a_dead_nodes": {str(l): int(nodes[l].dead.sum()) for l in layers},
+        "fig7b_population_auc_mean": dict(zip(map(str, pop.layers), np.round(pop.auc_mean, 3).tolist())),
+        "fig7b_D": pop.D,
+        "fig7cd_inc_minus_cor_auc_mean": {str(k): round(v, 4) for k, v in inc_cor.items()},
+        "fig7a_node_mean_spectrum_head": {str(l): np.round(np.nanmean(normalized_spectra(nodes[l].sigmas)[0], 0)[:5],
+                                                           3).tolist() for l in layers},
+    }
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
