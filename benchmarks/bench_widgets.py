@@ -238,7 +238,7 @@ def main() -> None:
             from slt_widgets.widgets import CLUSTER_COLORS
             for _ in range(args.repeats):
                 for k in (1, 0):
-                    click_tree_cluster(page, CLUSTER_COLORS[k])
+                    click_tree_cluster(page, k)
                     clicks.append(page.evaluate(CLICK_WAIT_JS, k))
             dtypes = json.loads(kernel_eval(kc, (
                 "import json; e = explorer\n"

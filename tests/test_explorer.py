@@ -329,3 +329,17 @@ def test_layer_summary(model, digits, tmp_path):
         assert ls.evr_view.aucs[name] == pytest.approx(auc, rel=1e-5)
     assert set(ls.node_view.names) == {"HL1", "HL2"}               # no node spectra for the input
     assert open(ls.to_png(tmp_path / "summary.png"), "rb").read(4) == b"\x89PNG"
+
+
+def test_default_cut_skips_single_outliers_to_find_real_clusters():
+    from scipy.cluster.hierarchy import fcluster
+    from slt_widgets.analysis import upgma
+    from slt_widgets.widgets._class_view import default_cut
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0], [20.0, 20.0]])
+    x = np.concatenate([c + rng.normal(size=(50, 2)) for c in centres] + [np.array([[90.0, 90.0], [-80.0, 70.0]])])
+    Z = upgma(x)
+    plain = np.bincount(fcluster(Z, 4, criterion="maxclust"))[1:]
+    assert sorted(plain)[:2] == [1, 1]                       # the naive 4-cluster cut wastes two on outliers
+    sizes = np.bincount(fcluster(Z, default_cut(Z, 4), criterion="distance"))[1:]
+    assert sorted(sizes, reverse=True)[:4] == [50, 50, 50, 50]

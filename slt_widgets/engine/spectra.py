@@ -70,8 +70,11 @@ def auc_score(sigmas, D: int | None = None, normalized: bool = False) -> float |
 
 def spectra_from_gram(gram: torch.Tensor) -> np.ndarray:
     """Singular values ``[..., F]`` (descending) from Gram matrices ``[..., F, F]``."""
-    # numpy's LAPACK path: torch's batched eigvalsh is ~2x slower here on CPU
-    ev = np.linalg.eigvalsh(gram.detach().double().cpu().numpy())   # general-path SLTs may carry grad
+    from threadpoolctl import threadpool_limits
+    # numpy's LAPACK path: torch's batched eigvalsh is ~2x slower here on CPU. One BLAS thread: the
+    # matrices are small, and threaded OpenBLAS on a shared machine is ~15x slower (measured, load 4-8)
+    with threadpool_limits(1, user_api="blas"):
+        ev = np.linalg.eigvalsh(gram.detach().double().cpu().numpy())   # general-path SLTs may carry grad
     return np.sqrt(np.clip(ev, 0, None))[..., ::-1].copy()
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from ..analysis import embed, predict, upgma
 from ..engine import activations, to_chain
 
-__all__ = ["ClassView", "class_samples", "default_node", "fast_mds", "default_cut", "nearest_to_centroid",
+__all__ = ["ClassView", "class_samples", "default_node", "fast_mds", "default_cut", "leaves_for_cut", "nearest_to_centroid",
            "wav_bytes", "layer_key", "layer_label", "build_class_view", "embed_points"]
 
 
@@ -104,15 +104,42 @@ def fast_mds(x) -> np.ndarray:
     return coords * np.where(flip == 0, 1, flip)
 
 
-def default_cut(Z, n_clusters: int = 4) -> float:
-    """A cut height giving ``n_clusters`` clusters: midway between the merges that make
-    ``n_clusters`` and ``n_clusters − 1`` clusters of ``Z [n − 1, 4]``."""
-    h = np.asarray(Z)[:, 2]
-    k = min(n_clusters, len(h) + 1)
-    if k <= 1:
+def default_cut(Z, n_clusters: int = 4, min_share: float = 0.02, max_clusters: int = 400) -> float:
+    """A cut height of ``Z [n − 1, 4]`` under which ``n_clusters`` clusters each hold at least
+    ``min_share`` of the samples (and ≥ 2), cutting into at most ``max_clusters`` (the tree
+    widget's leaves); if no such cut exists, the one whose ``n_clusters``-th cluster is largest.
+
+    UPGMA on SLTs splits off single outlying frames first, so the plain "k clusters" cut gives
+    e.g. 1053/1/1/1 frames; cutting finer until ``n_clusters`` real clusters appear keeps the
+    outliers as small extra clusters (numbered after the big ones). The height is midway between
+    the two merges around it.
+    """
+    from scipy.cluster.hierarchy import fcluster
+    z = np.asarray(Z, dtype=np.float64)
+    h = z[:, 2]
+    n = len(h) + 1
+    k_want = min(n_clusters, n)
+    if k_want <= 1:
         return float(h[-1]) if len(h) else 0.0
+    need = max(2, int(np.ceil(min_share * n)))
+    best_k, best_size = k_want, -1
+    for k in range(k_want, min(n, max_clusters) + 1):
+        sizes = np.sort(np.bincount(fcluster(z, k, criterion="maxclust")))[::-1]
+        if sizes[k_want - 1] >= need:
+            best_k = k
+            break
+        if sizes[k_want - 1] > best_size:   # no cut qualifies: keep the one with the largest k-th cluster
+            best_k, best_size = k, sizes[k_want - 1]
+    k = best_k
     lo = h[-k] if k <= len(h) else 0.0
     return float((lo + h[-(k - 1)]) / 2)
+
+
+def leaves_for_cut(Z, cut: float, minimum: int = 60, maximum: int = 400) -> int:
+    """Leaves to draw so that each drawn leaf lies inside one cluster at ``cut`` (so every
+    cluster is coloured and clickable), between ``minimum`` and ``maximum``."""
+    k = int((np.asarray(Z)[:, 2] > cut).sum()) + 1
+    return int(min(maximum, max(minimum, k)))
 
 
 def nearest_to_centroid(x, k: int = 5) -> np.ndarray:

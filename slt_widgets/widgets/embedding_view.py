@@ -22,6 +22,9 @@ __all__ = ["EmbeddingView"]
 _SELECTORS = ("brush", "lasso", "off")
 
 
+LEGEND_MAX = 10   # legend entries before the rest are summarised
+
+
 class EmbeddingView(W.VBox):
     """Scatter of ``xy [n, 2]`` coloured by integer ``color_ids [n]`` with a swatch legend.
 
@@ -124,9 +127,14 @@ class EmbeddingView(W.VBox):
         # ids beyond the palette wrap around: colours repeat but every point stays drawn
         self.scatter.color = (self.color_ids % len(CLUSTER_COLORS)).astype(np.int32)
         counts = np.bincount(self.color_ids, minlength=k)
+        shown = [i for i in range(k) if counts[i]]
+        rest = shown[LEGEND_MAX:]                # many small outlier clusters: summarise them
         items = [f"<span style='display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;"
                  f"background:{CLUSTER_COLORS[i % len(CLUSTER_COLORS)]}'></span>{self.names[i]} ({counts[i]})"
-                 for i in range(k) if counts[i]]
+                 for i in shown[:LEGEND_MAX]]
+        if rest:
+            items.append(f"<span style='margin-left:8px;color:#666'>+ {len(rest)} small clusters "
+                         f"({int(counts[rest].sum())} points)</span>")
         self.legend.value = "<div style='font-size:11px;line-height:1.6'>" + " ".join(items) + "</div>"
 
     def highlight(self, positions) -> None:

@@ -15,7 +15,7 @@ import traitlets as T
 
 from ..engine import SLTCache, to_chain
 from ._busy import BusyIndicator, ErrorArea, guarded, single_blas
-from ._class_view import (ClassView, build_class_view, class_samples, default_cut, default_node, embed_points,
+from ._class_view import (ClassView, build_class_view, class_samples, default_cut, default_node, leaves_for_cut, embed_points,
                           layer_key, layer_label, nearest_to_centroid, wav_bytes)
 from .cluster_tree import ClusterTree
 from .embedding_view import EmbeddingView
@@ -158,7 +158,8 @@ class Explorer(W.VBox):
         lay = layer_key(self.chain, layer)
         with self.busy.running("computing SLTs…"), single_blas():
             view = self._class_view(c, lay, node)
-        self.tree = ClusterTree(view.linkage, cut=default_cut(view.linkage, self.n_clusters),
+        cut0 = default_cut(view.linkage, self.n_clusters)
+        self.tree = ClusterTree(view.linkage, cut=cut0, max_leaves=leaves_for_cut(view.linkage, cut0),
                                 title="UPGMA of SLTs", height=300, width=470)
         self.tree.add_class("slt-explorer-tree")
         fs = tuple(dataset.feature_shape)
@@ -380,9 +381,11 @@ class Explorer(W.VBox):
             self.node_picker.value = view.node
             with self.tree.hold_sync():               # one message per widget: fewer browser redraws
                 self.tree.leaf_names = None          # names are validated against the old linkage
+                cut = min(default_cut(Z, self.n_clusters), top)
+                self.tree.max_leaves = leaves_for_cut(Z, cut)   # every drawn leaf inside one cluster
                 self.tree.linkage = Z
                 self.tree.leaf_names = [str(i) for i in view.index]
-                self.tree.cut = min(default_cut(Z, self.n_clusters), top)
+                self.tree.cut = cut
                 self.tree.selected = -1
                 self.tree.title = f"UPGMA of SLTs · {names[view.cls]} · {layer_label(view.layer)} node {view.node}"
             with self.cut_slider.hold_sync():

@@ -10,16 +10,16 @@ HEADING = ".slt-explorer-templates .slt-tp-heading"
 
 # a point on cluster `color` in the dendrogram: the middle of a link (the U's horizontal bar), or
 # for a one-sample cluster (no link of its own) the centre of its leaf label
-_CLUSTER_POINT_JS = """(color) => {
+_CLUSTER_POINT_JS = """(id) => {
   const root = document.querySelector('.slt-explorer-tree');
   if (!root) return null;
-  const link = root.querySelector(`path.slt-ct-link[stroke="${color}"]`);
+  const link = root.querySelector(`path.slt-ct-link[data-cluster="${id}"]`);
   if (link) {
     const p = link.getPointAtLength(link.getTotalLength() / 2);
     const q = new DOMPoint(p.x, p.y).matrixTransform(link.getScreenCTM());
     return [q.x, q.y];
   }
-  const leaf = [...root.querySelectorAll(`text.slt-ct-leaf[fill="${color}"]`)]
+  const leaf = [...root.querySelectorAll(`text.slt-ct-leaf[data-cluster="${id}"]`)]
     .find(t => t.getAttribute('display') !== 'none');
   if (!leaf) return null;
   const r = leaf.getBoundingClientRect();
@@ -63,10 +63,10 @@ def pick_class(page, name: str) -> None:
     page.locator(".slt-class-picker select").first.select_option(label=name)
 
 
-def click_tree_cluster(page, color: str, timeout: float = 60.0) -> None:
-    """Mouse-click the cluster drawn in ``color`` in the dendrogram: one of its links, or its leaf
-    label when the cluster is a single sample."""
-    handle = page.wait_for_function(_CLUSTER_POINT_JS, arg=color, timeout=timeout * 1000)
+def click_tree_cluster(page, cluster: int, timeout: float = 60.0) -> None:
+    """Mouse-click cluster ``cluster`` in the dendrogram: one of its links, or its leaf label when
+    the cluster is a single sample (colours repeat past the palette, ids don't)."""
+    handle = page.wait_for_function(_CLUSTER_POINT_JS, arg=int(cluster), timeout=timeout * 1000)
     x, y = handle.json_value()
     page.mouse.click(x, y)
 

@@ -12,7 +12,6 @@ import re
 import pytest
 expect = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright").expect
 
-from slt_widgets.widgets import CLUSTER_COLORS
 
 from .pages import (brush_embedding, click_tree_cluster, count_in, open_lab_notebook, open_voila, pick_class, screenshot_views,
                     wait_heading, wait_idle)
@@ -37,7 +36,7 @@ def _pick_and_click(page, kc):
     assert st["cls"] == "7" and st["cluster"] is None and count_in(text) == st["n"]
     assert len(st["sizes"]) >= 2, st
     # click a branch of cluster 1 (second largest) in the dendrogram
-    click_tree_cluster(page, CLUSTER_COLORS[1])
+    click_tree_cluster(page, 1)
     text = wait_heading(page, r"cluster 1 — \d+ samples")
     st = _state(kc)
     assert st["cluster"] == 1 and st["n"] == st["sizes"][1] == count_in(text), (st, text)

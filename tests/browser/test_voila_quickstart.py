@@ -17,7 +17,6 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 
-from slt_widgets.widgets import CLUSTER_COLORS
 
 from .pages import EXPLORER, click_tree_cluster, count_in, pick_class, wait_heading, wait_idle
 from .servers import REPO, kernel_client, kernel_eval, start_voila
@@ -80,7 +79,7 @@ def test_quickstart_in_voila(quickstart_server, page):
         assert st["cls"] == "Z" and st["cluster"] is None and count_in(text) == st["n"]
         assert len(st["sizes"]) >= 2, st
         # … and clicks the second-largest cluster in the dendrogram
-        click_tree_cluster(page, CLUSTER_COLORS[1])
+        click_tree_cluster(page, 1)
         text = wait_heading(page, r"^Z · .* · cluster 1 — \d+ frames")
         st = _selection(kc)
         assert st["cluster"] == 1 and st["n"] == st["sizes"][1] == count_in(text), (st, text)

@@ -121,7 +121,7 @@ function render({ model, el }) {
       let cls = "slt-ct-link";
       if (selected >= 0) cls += c === selected ? " slt-ct-selected" : " slt-ct-dim";
       ctEl("path", { class: "slt-ct-hit", d, "data-node": m + k }, links);
-      ctEl("path", { class: cls, d, stroke: c >= 0 ? clusterColor(c) : ABOVE_CUT, "data-node": m + k }, links);
+      ctEl("path", { class: cls, d, stroke: c >= 0 ? clusterColor(c) : ABOVE_CUT, "data-node": m + k, "data-cluster": c }, links);
     }
     // leaves: a short stub and a label (name, index, or "(count)" for truncated leaves)
     const leaves = ctEl("g", { class: "slt-ct-leaves" }, svg);
@@ -132,7 +132,7 @@ function render({ model, el }) {
       const attrs = top
         ? { x, y: y + 6, "text-anchor": "end", transform: `rotate(-90 ${x} ${y + 6})`, dy: "0.32em" }
         : { x: x + 6, y, dy: "0.32em" };
-      const t = ctEl("text", { class: "slt-ct-leaf", fill: color, "data-node": i, ...attrs }, leaves);
+      const t = ctEl("text", { class: "slt-ct-leaf", fill: color, "data-node": i, "data-cluster": c, ...attrs }, leaves);
       t.textContent = names[i] ?? String(i);
       if (slot < 11) t.style.fontSize = `${Math.max(6, slot + 1)}px`;
       if (m > 80) t.setAttribute("display", "none"); // unreadable anyway; hover titles still work
