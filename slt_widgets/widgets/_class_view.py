@@ -135,11 +135,11 @@ def default_cut(Z, n_clusters: int = 4, min_share: float = 0.02, max_clusters: i
     return float((lo + h[-(k - 1)]) / 2)
 
 
-def leaves_for_cut(Z, cut: float, minimum: int = 60, maximum: int = 400) -> int:
-    """Leaves to draw so that each drawn leaf lies inside one cluster at ``cut`` (so every
-    cluster is coloured and clickable), between ``minimum`` and ``maximum``."""
+def leaves_for_cut(Z, cut: float, minimum: int = 60, maximum: int = 500) -> int:
+    """Leaves to draw: twice the clusters at ``cut`` (between ``minimum`` and ``maximum``), so
+    every drawn leaf lies inside one cluster and the big clusters keep branches to click."""
     k = int((np.asarray(Z)[:, 2] > cut).sum()) + 1
-    return int(min(maximum, max(minimum, k)))
+    return int(min(maximum, max(minimum, 2 * k)))
 
 
 def nearest_to_centroid(x, k: int = 5) -> np.ndarray:
