@@ -360,3 +360,40 @@ def test_refusals_say_why():
         sw.slt(ConvNet(), torch.randn(5, 4))
     with pytest.raises(sw.SLTInputError, match="does not exist"):
         sw.slt(ConvNet(), torch.randn(2, 64), layer=3)
+
+
+def test_conv_net_in_the_explorer_draws_image_templates():
+    """A conv net on the digits goes through the general path inside the Explorer unchanged."""
+    import torch.nn.functional as F
+    from slt_widgets import Explorer
+    from slt_widgets.datasets import load_digits_dataset
+
+    class DigitConv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(4 * 4 * 4, 10)
+
+        def forward(self, x):
+            h = F.max_pool2d(F.relu(self.c1(x.view(-1, 1, 8, 8))), 2)
+            return self.fc(h.flatten(1))
+
+    torch.manual_seed(0)
+    ds = load_digits_dataset("eval")
+    net = DigitConv()
+    x, y = torch.from_numpy(ds.features), torch.from_numpy(ds.labels)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+    net.eval()
+    ex = Explorer(net, ds, cls="3")
+    sel = ex.selection
+    assert sel.cls == "3" and sel.n >= 10
+    assert ex.templates.images.shape == (3, 8, 8)
+    m = sw.slt(net, ds.features_at(sel.indices))
+    mean_slt = m.weight[:, 3].mean(0).reshape(8, 8).detach().numpy()
+    assert np.allclose(ex.templates.images[1], mean_slt, atol=1e-5)
+    ex.select(cls="3", cluster=0)
+    assert ex.selection.cluster == 0 and 0 < ex.selection.n <= sel.n

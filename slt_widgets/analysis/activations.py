@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..engine import activations as _engine_activations
-from ..engine import iter_inputs, to_chain
+from ..engine import iter_inputs, n_hidden_layers
 from ._checks import AnalysisError
 
 __all__ = ["hidden_layers", "resolve_layers", "collect_activations", "class_means_streamed", "predict",
@@ -18,7 +18,7 @@ __all__ = ["hidden_layers", "resolve_layers", "collect_activations", "class_mean
 
 def hidden_layers(model) -> tuple[int, ...]:
     """The hidden layer ids ``(1, …, L)`` of ``model``."""
-    return tuple(range(1, to_chain(model).n_hidden + 1))
+    return tuple(range(1, n_hidden_layers(model) + 1))
 
 
 def resolve_layers(model, layers, allow=("input", "output")) -> tuple:

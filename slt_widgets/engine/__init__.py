@@ -5,7 +5,8 @@ from .slt import LinearMap, slt, slt_layers, activations
 from .streaming import iter_inputs, iter_slt, iter_slt_layers, SLTCache
 from .spectra import singular_spectrum, auc_score, node_spectra, input_spectra, NodeSpectra
 from .describe import describe
+from .general import n_hidden_layers
 
 __all__ = ["SLTInputError", "UnsupportedModelError", "to_chain", "eval_mode", "LinearMap", "slt",
            "slt_layers", "activations", "iter_inputs", "iter_slt", "iter_slt_layers", "SLTCache", "singular_spectrum",
-           "auc_score", "node_spectra", "input_spectra", "NodeSpectra", "describe"]
+           "auc_score", "node_spectra", "input_spectra", "NodeSpectra", "describe", "n_hidden_layers"]

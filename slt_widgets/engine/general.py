@@ -561,3 +561,14 @@ def _hook_count(model: nn.Module, x, dtype=None, device=None) -> int:
     xs = _as_inputs(x, dtype, device)
     with eval_mode(model):
         return len(_hook_calls(g, _runner(model, xs[0].dtype, device), tuple(t[:1] for t in xs)))
+
+
+def n_hidden_layers(model: nn.Module) -> int:
+    """Number ``L`` of hidden layers (nonlinearities) the engine numbers in ``model``, whichever
+    path reads it: the chain for MLPs, the fx trace or the activation modules otherwise."""
+    from .chain import to_chain
+    try:
+        return to_chain(model).n_hidden
+    except UnsupportedModelError:
+        g = read_general(model)
+        return len(g.act_nodes) if g.traced else len(g.act_modules)

@@ -15,8 +15,35 @@ import numpy as np
 from ..analysis import embed, predict, upgma
 from ..engine import activations, to_chain
 
-__all__ = ["ClassView", "class_samples", "default_node", "fast_mds", "default_cut", "leaves_for_cut", "nearest_to_centroid",
+__all__ = ["ClassView", "class_samples", "default_node", "fast_mds", "default_cut", "leaves_for_cut", "layer_shapes", "LayerShapes", "nearest_to_centroid",
            "wav_bytes", "layer_key", "layer_label", "build_class_view", "embed_points"]
+
+
+@dataclass(frozen=True)
+class LayerShapes:
+    """What the widgets need to know of a model's layers, for models off the chain path
+    (conv nets, residual blocks): ``n_hidden``, flattened ``widths``, ``d_out``, ``d_in``."""
+
+    n_hidden: int
+    widths: tuple
+    d_out: int
+    d_in: int
+
+    def layer_width(self, layer) -> int:
+        return self.d_out if layer == "output" else self.widths[layer - 1]
+
+
+def layer_shapes(model, dataset):
+    """The engine's :class:`Chain` when the model is one, else :class:`LayerShapes` read from
+    the activations of one sample (the general path numbers layers the same way)."""
+    from ..engine import UnsupportedModelError
+    try:
+        return to_chain(model)
+    except UnsupportedModelError:
+        acts = activations(model, dataset.features_at(np.array([0])))
+        hidden = sorted(k for k in acts if k != "output")
+        return LayerShapes(len(hidden), tuple(int(acts[k].reshape(1, -1).shape[1]) for k in hidden),
+                           int(acts["output"].reshape(1, -1).shape[1]), int(dataset.n_features))
 
 
 def layer_key(model_or_chain, layer):

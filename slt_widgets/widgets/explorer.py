@@ -15,7 +15,7 @@ import traitlets as T
 
 from ..engine import SLTCache, to_chain
 from ._busy import BusyIndicator, ErrorArea, guarded, single_blas
-from ._class_view import (ClassView, build_class_view, class_samples, default_cut, default_node, leaves_for_cut, embed_points,
+from ._class_view import (ClassView, build_class_view, class_samples, default_cut, default_node, layer_shapes, leaves_for_cut, embed_points,
                           layer_key, layer_label, nearest_to_centroid, wav_bytes)
 from .cluster_tree import ClusterTree
 from .embedding_view import EmbeddingView
@@ -99,7 +99,7 @@ class Explorer(W.VBox):
             raise ValueError(f"n_clusters must be an int ≥ 1, got {n_clusters!r}")
         self.add_class("slt-explorer")
         self.model, self.dataset = model, dataset
-        self.chain = to_chain(model)              # raises UnsupportedModelError for other models
+        self.chain = layer_shapes(model, dataset)  # a Chain, or the shapes a conv/residual net shows
         if self.chain.d_in != dataset.n_features:
             raise ValueError(f"the model expects {self.chain.d_in} inputs but the dataset has "
                              f"{dataset.n_features} features per sample; pass the matching dataset")
