@@ -326,3 +326,14 @@ def test_describe_lists_numbered_layers():
     text = sw.describe(make_net("bn"), print_it=False)
     assert "HL1" in text and "HL3" in text and "layer=3" in text and "layer='output'" in text
     assert "exact" in text
+
+
+def test_slt_layers_subset_equals_single_layer():
+    net = make_net("relu").eval()
+    x = torch.randn(33, 12, dtype=torch.float64)
+    for layers in ([3], ["output"], [1, "output"]):
+        got = sw.slt_layers(net, x, layers=layers, chunk=10)
+        assert set(got) == set(layers)
+        for layer, m in got.items():
+            ref = sw.slt(net, x, layer=layer)
+            assert torch.allclose(m.weight, ref.weight, atol=1e-13) and torch.allclose(m.bias, ref.bias, atol=1e-13)

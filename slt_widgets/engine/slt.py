@@ -481,12 +481,19 @@ def _forward_chunk(prep: _Prepared, rec: Record, x: torch.Tensor, targets, outs)
             Jt = torch.diag_embed(s) if Jt is None else Jt * s.unsqueeze(1)
             c = rec.offsets[k - 1] if c is None else c * s + rec.offsets[k - 1]
         else:
+            dst = outs[k][0] if k in outs else None     # write straight into the caller's buffer
             if Jt is None:
-                Jt = w.t().unsqueeze(0) * s.unsqueeze(1)                       # [n, d_in, d_k]
+                Jt = torch.mul(w.t().unsqueeze(0), s.unsqueeze(1), out=dst) if dst is not None \
+                    else w.t().unsqueeze(0) * s.unsqueeze(1)                   # [n, d_in, d_k]
             else:
-                Jt = torch.mm(Jt.reshape(n * d_in, -1), w.t()).view(n, d_in, -1)
+                flat = torch.mm(Jt.reshape(n * d_in, -1), w.t(),
+                                out=dst.view(n * d_in, -1) if dst is not None else None)
+                Jt = flat.view(n, d_in, -1)
                 Jt.mul_(s.unsqueeze(1))
             c = rec.offsets[k - 1] if c is None else torch.mm(c, w.t()) * s + rec.offsets[k - 1]
+            if dst is not None:
+                outs[k][1].copy_(c)
+            continue
         if k in outs:
             outs[k][0].copy_(Jt)
             outs[k][1].copy_(c)
