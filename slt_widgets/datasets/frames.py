@@ -132,14 +132,18 @@ class FrameDataset:
             return self._dense.shape[1]
         return self._frames.shape[1] * (2 * self.context + 1)
 
-    def features_at(self, index) -> np.ndarray:
-        """Features of the samples ``index`` (ints, slice or bool mask): ``[n, D]`` float32."""
+    def _positions(self, index) -> np.ndarray:
+        """Sample positions from ints, a slice or a bool mask, with an error naming the valid range."""
         try:
-            idx = np.arange(len(self))[index] if not isinstance(index, np.ndarray) or index.dtype == bool \
+            return np.arange(len(self))[index] if not isinstance(index, np.ndarray) or index.dtype == bool \
                 else np.asarray(index, dtype=np.int64)
         except IndexError as e:
             raise IndexError(f"sample index out of range 0..{len(self) - 1} ({e}); pass indices or a mask "
                              f"of length {len(self)}") from None
+
+    def features_at(self, index) -> np.ndarray:
+        """Features of the samples ``index`` (ints, slice or bool mask): ``[n, D]`` float32."""
+        idx = self._positions(index)
         idx = np.atleast_1d(idx)
         if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)):
             raise IndexError(f"sample index out of range 0..{len(self) - 1}")
@@ -179,12 +183,7 @@ class FrameDataset:
 
     def subset(self, index, name: str | None = None) -> "FrameDataset":
         """A dataset of the samples ``index`` (shares storage)."""
-        try:
-            idx = np.arange(len(self))[index] if not isinstance(index, np.ndarray) or index.dtype == bool \
-                else np.asarray(index, dtype=np.int64)
-        except IndexError as e:
-            raise IndexError(f"sample index out of range 0..{len(self) - 1} ({e}); pass indices or a mask "
-                             f"of length {len(self)}") from None
+        idx = self._positions(index)
         kw = dict(self.__dict__)
         kw.update(labels=self.labels[idx], name=name or self.name, meta=dict(self.meta))
         if self._dense is not None:

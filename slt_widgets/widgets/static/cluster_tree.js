@@ -1,5 +1,6 @@
 // ClusterTree: SVG dendrogram of a (truncated) linkage, draggable cut line, click to select a cluster.
 import { arrayFromJson } from "./codec.js";
+import { errorBanner, listenerSet } from "./dom.js";
 import { ABOVE_CUT, clusterColor, fmt } from "./colormaps.js";
 import { layoutDendrogram, linkPath, nodeClusters } from "./dendrogram.js";
 
@@ -41,9 +42,7 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "slt-cluster-tree";
   el.appendChild(root);
-  let listeners = [];
-  const listen = (t, type, fn) => { t.addEventListener(type, fn); listeners.push([t, type, fn]); };
-  const unlistenAll = () => { for (const [t, type, fn] of listeners) t.removeEventListener(type, fn); listeners = []; };
+  const { listen, clear: unlistenAll } = listenerSet();
   let dragMoves = null; // window listeners of an ongoing drag
   const endDrag = () => {
     if (!dragMoves) return;
@@ -56,13 +55,7 @@ function render({ model, el }) {
     unlistenAll();
     root.replaceChildren();
     root.classList.toggle("slt-ct-left", (model.get("orientation") ?? "top") === "left");
-    const err = model.get("error");
-    if (err) {
-      const e = document.createElement("div");
-      e.className = "slt-error";
-      e.textContent = err;
-      root.appendChild(e);
-    }
+    errorBanner(root, model.get("error"));
     const tree = arrayFromJson(model.get("_tree"));
     const labels = arrayFromJson(model.get("labels"));
     const rep = arrayFromJson(model.get("_leaf_rep"));

@@ -1,5 +1,6 @@
 // SelectivityMap: class selectivity heatmap [K × M] in clustered order with both dendrograms.
 import { arrayFromJson } from "./codec.js";
+import { errorBanner, listenerSet } from "./dom.js";
 import { ABOVE_CUT, DIVERGING, SEQUENTIAL, clusterColor, colorAt, colorLimits, fmt } from "./colormaps.js";
 import { layoutDendrogram, linkPath, nodeClusters } from "./dendrogram.js";
 
@@ -46,20 +47,12 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "slt-selectivity-map";
   el.appendChild(root);
-  let listeners = [];
-  const listen = (t, type, fn) => { t.addEventListener(type, fn); listeners.push([t, type, fn]); };
-  const unlistenAll = () => { for (const [t, type, fn] of listeners) t.removeEventListener(type, fn); listeners = []; };
+  const { listen, clear: unlistenAll } = listenerSet();
 
   function draw() {
     unlistenAll();
     root.replaceChildren();
-    const err = model.get("error");
-    if (err) {
-      const e = document.createElement("div");
-      e.className = "slt-error";
-      e.textContent = err;
-      root.appendChild(e);
-    }
+    errorBanner(root, model.get("error"));
     const csv = arrayFromJson(model.get("csv"));
     const rowOrder = arrayFromJson(model.get("row_order"));
     const colOrder = arrayFromJson(model.get("col_order"));

@@ -1,5 +1,6 @@
 // TemplatePanel: grid of heatmaps (band 0 at the bottom) with colour bars and a hover read-out.
 import { arrayFromJson } from "./codec.js";
+import { errorBanner, listenerSet } from "./dom.js";
 import { DIVERGING, SEQUENTIAL, colorAt, colorLimits, fmt } from "./colormaps.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -74,10 +75,7 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "slt-template-panel";
   el.appendChild(root);
-  /** @type {Array<[EventTarget, string, EventListener]>} */
-  let listeners = [];
-  const listen = (target, type, fn) => { target.addEventListener(type, fn); listeners.push([target, type, fn]); };
-  const unlistenAll = () => { for (const [t, type, fn] of listeners) t.removeEventListener(type, fn); listeners = []; };
+  const { listen, clear: unlistenAll } = listenerSet();
 
   function draw() {
     unlistenAll();
@@ -86,13 +84,7 @@ function render({ model, el }) {
     heading.className = "slt-tp-heading";
     heading.textContent = headingText(model.get("title"), model.get("count"), model.get("count_unit"));
     root.appendChild(heading);
-    const err = model.get("error");
-    if (err) {
-      const e = document.createElement("div");
-      e.className = "slt-error";
-      e.textContent = err;
-      root.appendChild(e);
-    }
+    errorBanner(root, model.get("error"));
     const arr = arrayFromJson(model.get("images"));
     if (!arr || arr.shape.length !== 3) return;
     const [P, H, W] = arr.shape;
