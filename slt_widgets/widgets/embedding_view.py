@@ -58,7 +58,7 @@ class EmbeddingView(W.VBox):
         self.figure.add_class("slt-embedding-figure")
         self.mode = W.ToggleButtons(options=list(_SELECTORS), value=selector, style={"button_width": "60px"})
         self.mode.add_class("slt-embedding-mode")
-        self.legend = W.HTML()
+        self.legend = W.HTML(layout=W.Layout(max_width=width))   # wrap: a long legend must not widen the view
         self.legend.add_class("slt-embedding-legend")
         self.children = [self.figure, W.HBox([W.Label("select points:"), self.mode]), self.legend]
         self.mode.observe(self._on_mode, "value")
