@@ -144,19 +144,20 @@ def hidden_section(n, repeats):
 
 
 SPECTRA_CHILD = """
-import resource, sys, time, json, torch
+import sys, time, json, torch
 sys.path.insert(0, {root!r})
 import slt_widgets as sw
 from benchmarks.bench_slt import make_net
-def rss():
+def status(key):
     for line in open('/proc/self/status'):
-        if line.startswith('VmRSS'):
+        if line.startswith(key):
             return int(line.split()[1]) * 1024
 net = make_net(); x = torch.randn({n}, 253)
-base = rss(); t = time.perf_counter()
+base = status('VmRSS'); t = time.perf_counter()
 out = sw.node_spectra(net, x)
 dt = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent across exec
+peak = status('VmHWM')
 print(json.dumps({{"seconds": dt, "extra_rss": peak - base, "nodes": sum(v.sigmas.shape[0] for v in out.values())}}))
 """
 
