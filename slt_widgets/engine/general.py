@@ -353,6 +353,16 @@ def _row_chunk(c: int, d_in: int, r: int, elt: int) -> int | None:
     return None if rows >= r else rows
 
 
+def _prepare_general(model, x, dtype, device):
+    """Read ``model`` and validate ``x``, ``dtype``, ``device``: ``(GeneralModel, inputs, dtype, device)``."""
+    from .slt import check_dtype, resolve_device
+    g = read_general(model)
+    device = resolve_device(device, model)
+    check_dtype(dtype)
+    xs = _as_inputs(x, dtype, device)
+    return g, xs, xs[0].dtype, device
+
+
 def slt_general(model: nn.Module, x, layer="output", nodes=None, *, chunk: int = 256, dtype=None,
                 device=None):
     """SLTs of any feed-forward model (conv nets, residual blocks, pooling, several inputs).
@@ -376,12 +386,7 @@ def slt_general(model: nn.Module, x, layer="output", nodes=None, *, chunk: int =
     ``exact`` is True when every input-dependent operation is linear or piecewise linear.
     """
     from .slt import LinearMap, resolve_layer, resolve_nodes, _model_device
-    g = read_general(model)
-    from .slt import check_dtype, resolve_device
-    device = resolve_device(device, model)
-    check_dtype(dtype)
-    xs = _as_inputs(x, dtype, device)
-    dtype = xs[0].dtype
+    g, xs, dtype, device = _prepare_general(model, x, dtype, device)
     n = xs[0].shape[0]
     with eval_mode(model):
         if g.traced:
@@ -469,12 +474,7 @@ def activations_general(model: nn.Module, x, *, chunk: int = 4096, dtype=None, d
     ``d_k`` = the number of values of layer k, e.g. ``C·H·W`` for a conv layer).
     """
     from .slt import _model_device
-    g = read_general(model)
-    from .slt import check_dtype, resolve_device
-    device = resolve_device(device, model)
-    check_dtype(dtype)
-    xs = _as_inputs(x, dtype, device)
-    dtype = xs[0].dtype
+    g, xs, dtype, device = _prepare_general(model, x, dtype, device)
     n = xs[0].shape[0]
     parts: list[list[torch.Tensor]] = []
     with eval_mode(model), torch.no_grad():
