@@ -117,7 +117,7 @@ def main() -> None:
     # 4. Fig. 7B
     t = time.perf_counter()
     pop = population_spectra(model, ev, list(range(1, L + 1)), max_per_class=a.per_class, seed=a.seed,
-                             memory_budget="512MB")
+                             memory_budget="1GB")
     times["fig7b_population"] = time.perf_counter() - t
 
     # 5. Fig. 7C/D: both groups in one pass over their samples only

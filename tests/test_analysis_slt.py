@@ -7,6 +7,7 @@ from slt_widgets import slt
 from slt_widgets.analysis import (AnalysisError, centroid_templates, class_slt_clusters, cluster_slts,
                                   inc_cor_difference, nearest_to_centroid, pair_templates, population_spectra,
                                   population_spectrum, predict, slt_spectra, spectrum_difference_auc)
+from slt_widgets.analysis.slt_spectra import population_spectra_layers
 from slt_widgets.datasets import load_digits_dataset
 from slt_widgets.reproduce import train_toy_mlp
 
@@ -123,3 +124,13 @@ def test_pair_templates_difference(digits):
     rows = np.flatnonzero((ev.labels == 1) & (predict(model, ev) == 1))
     ref = slt(model, ev.features_at(rows), layer="output").weight[:, 7].double().numpy().mean(0)
     np.testing.assert_allclose(p.mean[1, 0], ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("budget", ["1GB", 4000])     # one forward chain for all layers / layer by layer
+def test_population_spectra_layers_match_one_layer_at_a_time(digits, budget):
+    model, ev = digits
+    x = ev.features[:15]
+    got = population_spectra_layers(model, x, [1, 3, "output"], memory_budget=budget)
+    for layer in (1, 3, "output"):
+        w = slt(model, x, layer=layer).weight.double().reshape(15, -1).numpy()
+        np.testing.assert_allclose(got[layer], np.linalg.svd(w, compute_uv=False), rtol=1e-6, atol=1e-6)

@@ -509,6 +509,76 @@ def _forward_chunk(prep: _Prepared, rec: Record, x: torch.Tensor, targets, outs)
             ob.copy_(cb + b if b is not None else cb)
 
 
+def _forward_chunk_major(prep: _Prepared, rec: Record, x: torch.Tensor, targets, major: str) -> dict:
+    """Forward chain for one chunk in the layout a Gram wants, weights only (no biases).
+
+    major ``"node"``: ``{k: J [M_k, n, d_in]}`` — each node's ``[n, d_in]`` SLT rows contiguous
+    (Σ_NODES), computed as ``J_k = (W_k J_{k-1}) ⊙ s_k``; major ``"input"``: ``{k: J [d_in, n, M_k]}``
+    — each input dimension's ``[n, M_k]`` slice contiguous (Σ_INPUTS), computed like
+    :func:`_forward_chunk` with the rows ordered (input, sample). Either way the Gram operand
+    needs no transposing copy. Buffers are reused across chunks (see :func:`_major_buffers`).
+    """
+    W = prep.weights
+    L = prep.chain.n_hidden
+    n, d_in = x.shape
+    last = max(targets)
+    bufs = _major_buffers(prep, last, n, d_in, major)
+    out = {}
+    J = None                                   # None = identity
+    for k in range(1, min(last, L) + 1):
+        w, _ = W[k - 1]
+        s = rec.slopes[k - 1]                  # [n, M_k]
+        width = s.shape[1]
+        dst = bufs[k]
+        if major == "node":
+            sk = s.t().unsqueeze(2)            # [M_k, n, 1]
+            if w is None:
+                if J is None:
+                    J = torch.eye(d_in, dtype=s.dtype, device=s.device).unsqueeze(1).expand(d_in, n, d_in)
+                J = torch.mul(J, sk, out=dst)
+            elif J is None:
+                J = torch.mul(w.unsqueeze(1), sk, out=dst)                        # [M_k, n, d_in]
+            else:
+                J = torch.mm(w, J.reshape(J.shape[0], -1), out=dst.view(width, -1)).view(width, n, d_in)
+                J.mul_(sk)
+        else:
+            sk = s.unsqueeze(0)                # [1, n, M_k]
+            if w is None:
+                if J is None:
+                    J = torch.eye(d_in, dtype=s.dtype, device=s.device).unsqueeze(1).expand(d_in, n, d_in)
+                J = torch.mul(J, sk, out=dst)
+            elif J is None:
+                J = torch.mul(w.t().unsqueeze(1), sk, out=dst)                    # [d_in, n, M_k]
+            else:
+                J = torch.mm(J.reshape(-1, J.shape[2]), w.t(), out=dst.view(-1, width)).view(d_in, n, width)
+                J.mul_(sk)
+        out[k] = J
+    if L + 1 in targets:
+        w, _ = W[L]
+        if w is None:
+            out[L + 1] = J
+        elif major == "node":
+            out[L + 1] = torch.mm(w, J.reshape(J.shape[0], -1), out=bufs[L + 1].view(w.shape[0], -1)
+                                  ).view(w.shape[0], n, d_in)
+        else:
+            out[L + 1] = torch.mm(J.reshape(-1, J.shape[2]), w.t(), out=bufs[L + 1].view(-1, w.shape[0])
+                                  ).view(d_in, n, w.shape[0])
+    return {k: v for k, v in out.items() if k in targets}
+
+
+def _major_buffers(prep: _Prepared, last: int, n: int, d_in: int, major: str) -> dict:
+    """Flat scratch per layer up to ``last``, sized for the largest chunk seen, viewed per chunk
+    (fresh buffers would page-fault on every chunk)."""
+    L = prep.chain.n_hidden
+    widths = {k: prep.chain.layer_width("output" if k == L + 1 else k) for k in range(1, last + 1)}
+    cached = getattr(prep, "_major_scratch", None)
+    if cached is None or cached[0] != (major, last, d_in, prep.dtype) or cached[1] < n:
+        flat = {k: torch.empty(w * n * d_in, dtype=prep.dtype, device=prep.device) for k, w in widths.items()}
+        prep._major_scratch = cached = ((major, last, d_in, prep.dtype), n, flat)
+    shape = (lambda w: (w, n, d_in)) if major == "node" else (lambda w: (d_in, n, w))
+    return {k: cached[2][k][: w * n * d_in].view(shape(w)) for k, w in widths.items()}
+
+
 def activations(model: nn.Module, x, *, chunk: int = 4096, dtype=None, device=None) -> dict:
     """Real activations of every hidden layer and the output.
 

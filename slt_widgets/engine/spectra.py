@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .slt import _forward_chunk, _is_chain, _prepare, resolve_layer, slt_layers
+from .slt import _forward_chunk_major, _is_chain, _prepare, resolve_layer, slt_layers
 from .chain import eval_mode
+from .grams import GramSum, gram_operand
 from .streaming import iter_inputs
 
 __all__ = ["singular_spectrum", "auc_score", "node_spectra", "input_spectra", "NodeSpectra",
@@ -73,8 +74,16 @@ def spectra_from_gram(gram: torch.Tensor) -> np.ndarray:
     from threadpoolctl import threadpool_limits
     # numpy's LAPACK path: torch's batched eigvalsh is ~2x slower here on CPU. One BLAS thread: the
     # matrices are small, and threaded OpenBLAS on a shared machine is ~15x slower (measured, load 4-8)
+    g = gram.detach().double().cpu().numpy()                         # general-path SLTs may carry grad
+    workers = max(1, min(torch.get_num_threads(), g.shape[0] if g.ndim == 3 else 1))
     with threadpool_limits(1, user_api="blas"):
-        ev = np.linalg.eigvalsh(gram.detach().double().cpu().numpy())   # general-path SLTs may carry grad
+        if workers == 1 or g.ndim != 3 or g.shape[0] < 2 * workers:
+            ev = np.linalg.eigvalsh(g)
+        else:   # LAPACK releases the GIL: one single-threaded solver per core over slices of the batch
+            from concurrent.futures import ThreadPoolExecutor
+            parts = np.array_split(np.arange(g.shape[0]), workers)
+            with ThreadPoolExecutor(workers) as pool:
+                ev = np.concatenate(list(pool.map(lambda p: np.linalg.eigvalsh(g[p[0]:p[-1] + 1]), parts)))
     return np.sqrt(np.clip(ev, 0, None))[..., ::-1].copy()
 
 
@@ -115,22 +124,15 @@ def _gram_pass(model, data, layers, per: str, batch_size: int, chunk: int, dtype
             for s in range(0, n, chunk):
                 xc = prep_x[s:s + chunk]
                 rec = prep.record(xc)
-                c = len(xc)
-                outs = {t: (buf[0][:c], buf[1][:c]) for t, buf in _chunk_buffers(prep, targets, chunk, d_in).items()}
-                _forward_chunk(prep, rec, xc, targets, outs)
-                for t, (Jt, _) in outs.items():      # Jt [c, F, M]
-                    # a contiguous copy first: bmm on the permuted view is ~10x slower
-                    a = Jt.permute(2, 0, 1).contiguous() if per == "node" else Jt.permute(1, 0, 2).contiguous()
-                    g = torch.bmm(a.transpose(1, 2), a)          # [M, F, F] or [F, M, M], float32
-                    if t in grams:
-                        grams[t].add_(g)
-                    else:
-                        grams[t] = g.double()
+                for t, a in _forward_chunk_major(prep, rec, xc, targets, per).items():   # [M, c, F] / [F, c, M]
+                    if t not in grams:
+                        grams[t] = GramSum(a.shape[0], a.shape[2])
+                    grams[t].add(a)
         counts += n
     if prep is None:
         raise ValueError("node_spectra got no data (an empty dataset or iterator)")
     L = prep.chain.n_hidden
-    return {("output" if t == L + 1 else t): g for t, g in grams.items()}, counts
+    return {("output" if t == L + 1 else t): g.total() for t, g in grams.items()}, counts
 
 
 def _gram_pass_general(model, data, layers, per, batch_size, chunk, dtype, device, progress):
@@ -139,29 +141,15 @@ def _gram_pass_general(model, data, layers, per, batch_size, chunk, dtype, devic
     for xb in iter_inputs(data, batch_size, progress=progress, desc=f"{per} spectra"):
         maps = slt_layers(model, xb, layers, chunk=chunk, dtype=dtype, device=device)
         for layer, m in maps.items():
-            w = m.weight.reshape(m.weight.shape[0], m.weight.shape[1], -1)        # [b, M, F]
-            a = w.permute(1, 0, 2).contiguous() if per == "node" else w.permute(2, 0, 1).contiguous()
-            g = torch.bmm(a.transpose(1, 2), a)
-            grams[layer] = g.double() if layer not in grams else grams[layer].add_(g)
+            w = m.weight.detach().reshape(m.weight.shape[0], m.weight.shape[1], -1)   # [b, M, F]
+            a = gram_operand(w.transpose(1, 2), per)
+            if layer not in grams:
+                grams[layer] = GramSum(a.shape[0], a.shape[2])
+            grams[layer].add(a)
         counts += len(xb)
     if not grams:
         raise ValueError("node_spectra got no data (an empty dataset or iterator)")
-    return grams, counts
-
-
-def _chunk_buffers(prep, targets, chunk, d_in):
-    """Per-layer output buffers ``[chunk, d_in, M]`` reused across chunks (no page faults per chunk)."""
-    L = prep.chain.n_hidden
-    key = (tuple(targets), chunk, d_in, prep.dtype)
-    cached = getattr(prep, "_gram_buffers", None)
-    if cached is None or cached[0] != key:
-        bufs = {}
-        for t in targets:
-            w = prep.chain.layer_width("output" if t == L + 1 else t)
-            bufs[t] = (torch.empty((chunk, d_in, w), dtype=prep.dtype, device=prep.device),
-                       torch.empty((chunk, w), dtype=prep.dtype, device=prep.device))
-        prep._gram_buffers = cached = (key, bufs)
-    return cached[1]
+    return {layer: g.total() for layer, g in grams.items()}, counts
 
 
 def node_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: int = 128,

@@ -27,8 +27,9 @@ import torch
 
 from .chain import eval_mode, to_chain
 from .errors import SLTInputError
-from .slt import _forward_chunk, _is_chain, _prepare, activations, resolve_layer, slt_layers
-from .spectra import NodeSpectra, _chunk_buffers, auc_score, spectra_from_gram
+from .slt import _forward_chunk_major, _is_chain, _prepare, activations, resolve_layer, slt_layers
+from .grams import GramSum, gram_operand
+from .spectra import NodeSpectra, auc_score, spectra_from_gram
 from .streaming import parse_bytes
 
 __all__ = ["ClassMoments", "ActivationStats", "StreamedLDA", "SLTGrams", "streaming_activation_stats",
@@ -261,14 +262,26 @@ class SLTGrams:
         self.index = None if index is None else np.asarray(index, dtype=np.int64)
         r = full if self.index is None else len(self.index)
         side = self.n_in if per == "node" else self.width
-        self.gram = torch.zeros((r, side, side), dtype=torch.float64)
+        self._sum = GramSum(r, side)
+        self._index_t = None
         self.n = 0
+
+    @property
+    def gram(self) -> torch.Tensor:
+        """The float64 Grams ``[r, side, side]`` accumulated so far."""
+        return self._sum.total()
 
     @staticmethod
     def nbytes_for(per: str, n_in: int, width: int, r: int) -> int:
-        """Bytes of the float64 Grams for ``r`` selected nodes (inputs)."""
+        """Bytes held for ``r`` selected nodes (inputs): float64 Grams plus the float32 batch sums."""
         side = n_in if per == "node" else width
-        return 8 * r * side * side
+        return GramSum.nbytes_for(r, side)
+
+    def __getstate__(self):          # ship only the float64 totals (Dask partitions)
+        self._sum.release()
+        state = dict(self.__dict__)
+        state["_index_t"] = None
+        return state
 
     def update(self, jt: torch.Tensor) -> "SLTGrams":
         """Add a batch of SLTs in forward-chain layout ``Jᵀ [b, F, M]`` (``LinearMap.weight``
@@ -276,16 +289,31 @@ class SLTGrams:
         jt = jt.detach()
         if jt.ndim != 3 or jt.shape[1] != self.n_in or jt.shape[2] != self.width:
             raise SLTInputError(f"expected SLTs [b, {self.n_in}, {self.width}], got {tuple(jt.shape)}")
-        if self.per == "node":
-            sel = jt if self.index is None else jt[:, :, torch.as_tensor(self.index, device=jt.device)]
-            a = sel.permute(2, 0, 1).contiguous()        # [r, b, F]; bmm on the permuted view is ~10x slower
-        else:
-            sel = jt if self.index is None else jt[:, torch.as_tensor(self.index, device=jt.device), :]
-            a = sel.permute(1, 0, 2).contiguous()        # [f, b, M]
-        # the batch product stays in the compute dtype; add_ promotes it into the float64 sum in place
-        g = torch.bmm(a.transpose(1, 2), a)
-        self.gram.add_(g if g.device.type == "cpu" else g.cpu())
+        full = self.width if self.per == "node" else self.n_in
+        idx = None
+        if self.index is not None and not (len(self.index) == full and (self.index == np.arange(full)).all()):
+            if self._index_t is None or self._index_t.device != jt.device:
+                self._index_t = torch.as_tensor(self.index, device=jt.device)
+            idx = self._index_t
+        self._sum.add(gram_operand(jt, self.per, idx))
         self.n += jt.shape[0]
+        return self
+
+    def update_major(self, j: torch.Tensor) -> "SLTGrams":
+        """Add a batch in the Gram's own layout: ``[M, b, F]`` (per node) or ``[F, b, M]`` (per
+        input), as built by the engine's passes; rows are selected here."""
+        if self.index is not None and not (len(self.index) == j.shape[0]
+                                           and (self.index == np.arange(j.shape[0])).all()):
+            if self._index_t is None or self._index_t.device != j.device:
+                self._index_t = torch.as_tensor(self.index, device=j.device)
+            j = torch.index_select(j, 0, self._index_t)
+        self._sum.add(j)
+        self.n += j.shape[1]
+        return self
+
+    def flush(self) -> "SLTGrams":
+        """Fold the float32 batch sums into the float64 Grams (done by ``gram``, ``merge``, ``result``)."""
+        self._sum.flush()
         return self
 
     def merge(self, other: "SLTGrams") -> "SLTGrams":
@@ -294,7 +322,7 @@ class SLTGrams:
                 or not np.array_equal(-1 if other.index is None else other.index,
                                       -1 if self.index is None else self.index)):
             raise SLTInputError("can only merge SLTGrams of the same layer, kind and selection")
-        self.gram.add_(other.gram)
+        self._sum.total().add_(other.gram)
         self.n += other.n
         return self
 
@@ -441,7 +469,8 @@ def streaming_activation_stats(model, data, labels=None, layers=None, *, n_class
 def _plan_blocks(per: str, n_in: int, widths: dict, budget: int, n_groups: int) -> list[list[tuple]]:
     """Split ``(layer, index)`` Gram blocks into passes whose Grams fit ``budget`` bytes.
 
-    A pass holds its float64 Grams (all groups) plus one batch product of its largest block."""
+    A pass holds its Grams (all groups; float64 totals plus float32 batch sums, see
+    :meth:`SLTGrams.nbytes_for`) plus room for folding its largest block into the totals."""
     jobs = []
     for layer, width in widths.items():
         full = width if per == "node" else n_in
@@ -508,17 +537,15 @@ def partition_grams(prep_or_model, x, blocks, per: str, groups=None, n_groups: i
             gc = g_all[s:s + chunk]
             if (gc < 0).all():
                 continue
-            c = len(xc)
             rec = prep.record(xc)
-            outs = {t: (buf[0][:c], buf[1][:c]) for t, buf in _chunk_buffers(prep, targets, chunk, n_in).items()}
-            _forward_chunk(prep, rec, xc, targets, outs)
+            outs = _forward_chunk_major(prep, rec, xc, targets, per)      # [M, c, F] or [F, c, M]
             for (gi, l, bi), acc in accs.items():
-                jt = outs[resolve_layer(prep.chain, l)][0]
+                j = outs[resolve_layer(prep.chain, l)]
                 rows = gc == gi
                 if rows.all():
-                    acc.update(jt)
+                    acc.update_major(j)
                 elif rows.any():
-                    acc.update(jt[torch.as_tensor(np.flatnonzero(rows), device=jt.device)])
+                    acc.update_major(j[:, torch.as_tensor(np.flatnonzero(rows), device=j.device)])
     out.update(accs)
     return out
 
