@@ -41,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--control-seeds", type=int, default=2, help="training seeds per corpus control (≥ 2)")
     parser.add_argument("--control-epochs", type=int, default=10)
     parser.add_argument("--control-seconds", type=float, default=300.0, help="training time cap per control net")
+    parser.add_argument("--corpus-controls-for", nargs="+", default=None, metavar="NAME",
+                        help="train the clean/hard corpus controls for these networks only (default: all)")
+    parser.add_argument("--control-cache", default=None,
+                        help="folder for the trained control nets: a rerun reuses them instead of training again")
     return parser
 
 

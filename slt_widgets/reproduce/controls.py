@@ -51,14 +51,29 @@ def random_like(model, seed: int):
     return mlp_from_spec(spec).eval()
 
 
-def _train_on(corpus_dir: Path, spec_model, seed: int, epochs: int, max_seconds: float):
+def _train_on(corpus_dir: Path, spec_model, seed: int, epochs: int, max_seconds: float, cache: Path | None = None):
+    """Train the control net (or reuse ``cache`` when it holds one of the same architecture and
+    corpus: a rerun of the report then skips the training, the slow part of the controls)."""
     from ..datasets import FrameDataset
-    from ..models import mlp_from_spec, spec_of, train
-    tr, dv, ev = (FrameDataset.load(corpus_dir / f"{s}.npz") for s in ("train", "dev", "eval"))
+    from ..models import load_checkpoint, mlp_from_spec, save_checkpoint, spec_of, train
+    dv, ev = (FrameDataset.load(corpus_dir / f"{s}.npz") for s in ("dev", "eval"))
+    spec = spec_of(spec_model)
+    if cache is not None and cache.is_file():
+        m, info = load_checkpoint(cache)
+        if info["spec"] == spec and info["meta"].get("corpus") == str(Path(corpus_dir).resolve()):
+            return m, dv, ev
+    tr = FrameDataset.load(corpus_dir / "train.npz")
     torch.manual_seed(seed)
-    m = mlp_from_spec(spec_of(spec_model))
-    train(m, tr, dv, epochs=epochs, seed=seed, max_seconds=max_seconds, progress=False)
-    return m.eval(), dv, ev
+    m = mlp_from_spec(spec)
+    hist = train(m, tr, dv, epochs=epochs, seed=seed, max_seconds=max_seconds, progress=False)
+    m.eval()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(cache, m, tr.class_names, tr.feature_shape, half=False,
+                        meta={"corpus": str(Path(corpus_dir).resolve()), "seed": seed,
+                              "epochs_run": hist["epochs_run"], "stopped": hist["stopped"],
+                              "best_dev_acc": float(max(hist["dev_acc"]))})
+    return m, dv, ev
 
 
 def run_controls(src, args, doc, fmt_series) -> list:
@@ -74,12 +89,19 @@ def run_controls(src, args, doc, fmt_series) -> list:
         results.append(depth_trends(rnd, src.dev, src.eval, seed))
     else:
         doc.p("Random-weights control skipped: the model was not built by slt_widgets.models.mlp.")
+    only = getattr(args, "corpus_controls_for", None)
     for label, path in (("clean", args.clean_corpus), ("hard", args.hard_corpus)):
+        if path and only and src.name not in only:
+            doc.p(f"The {label}-corpus control was run for {', '.join(only)} only (--corpus-controls-for).")
+            continue
         if not path:
             doc.p(f"The {label}-corpus control was not run (give --{label}-corpus DIR with train/dev/eval.npz).")
             continue
         for s in range(seed, seed + max(2, int(args.control_seeds))):
-            m, dv, ev = _train_on(Path(path), src.model, s, int(args.control_epochs), float(args.control_seconds))
+            cache_dir = getattr(args, "control_cache", None)
+            cache = Path(cache_dir) / f"{src.name}_{label}_seed{s}.pt" if cache_dir else None
+            m, dv, ev = _train_on(Path(path), src.model, s, int(args.control_epochs), float(args.control_seconds),
+                                  cache)
             dv = _limit(dv, args.max_frames, s)
             ev = _limit(ev, args.max_frames, s + 1)
             cols.append(f"{label} seed {s}")
