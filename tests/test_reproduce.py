@@ -47,3 +47,33 @@ def test_claims_table_has_every_row_with_a_verdict(report):
     # digits lacks phonemes: the speech-only pairs are reported as skipped, not silently dropped
     assert all(r[5].startswith("not measured") for r in body if r[1] == "Fig. 8C")
     assert "holds" in (report / "report.md").read_text().split("## Network")[0]
+
+
+def test_control_nets_are_cached_and_reused(tmp_path, monkeypatch):
+    """--control-cache: the first run trains and saves the control net, a rerun loads it untrained."""
+    import torch
+    from slt_widgets.datasets import load_digits_dataset
+    from slt_widgets.models import mlp
+    from slt_widgets.reproduce import controls
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for split, name in (("train", "train"), ("eval", "dev"), ("eval", "eval")):
+        load_digits_dataset(split).save(corpus / f"{name}.npz")
+    spec_model = mlp(64, (8, 8), 10)
+    cache = tmp_path / "cache" / "net_clean_seed0.pt"
+    m1, dv, ev = controls._train_on(corpus, spec_model, 0, 1, 60.0, cache)
+    assert cache.is_file() and len(ev) == len(dv)
+
+    def no_training(*a, **k):
+        raise AssertionError("a cached control net was trained again")
+    monkeypatch.setattr("slt_widgets.models.train", no_training)
+    m2, _, _ = controls._train_on(corpus, spec_model, 0, 1, 60.0, cache)
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    # a cache written for another corpus is not taken for this one
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in corpus.iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(AssertionError, match="trained again"):
+        controls._train_on(other, spec_model, 0, 1, 60.0, cache)
