@@ -56,12 +56,19 @@ def test_runtime_matches_the_package_python():
 
 
 def test_badge_opens_the_quickstart():
-    doc = (REPO / "docs" / "notebooks.md").read_text()
-    badge = re.search(r"\[!\[Binder\]\(https://mybinder\.org/badge_logo\.svg\)\]\((https://mybinder\.org/v2/gh/[^)]+)\)", doc)
-    assert badge, "docs/notebooks.md needs the Binder badge markdown"
-    assert "labpath=notebooks%2F01_quickstart.ipynb" in badge.group(1) or \
-        "labpath=notebooks/01_quickstart.ipynb" in badge.group(1)
-    assert "voila notebooks/01_quickstart.ipynb" in doc
+    """README and docs carry the same Binder badge, for one repository, opening a notebook that exists."""
+    pattern = r"\[!\[Binder\]\(https://mybinder\.org/badge_logo\.svg\)\]\((https://mybinder\.org/v2/gh/([^/]+/[^/]+)/[^)?]+\?labpath=([^)]+))\)"
+    found = {}
+    for name in ("README.md", "docs/notebooks.md"):
+        badge = re.search(pattern, (REPO / name).read_text())
+        assert badge, f"{name} needs the Binder badge markdown"
+        found[name] = badge
+    slugs = {b.group(2) for b in found.values()}
+    assert len(slugs) == 1, f"the badges name different repositories: {slugs}"
+    assert "OWNER" not in slugs.pop()
+    for badge in found.values():
+        assert (REPO / badge.group(3).replace("%2F", "/")) == REPO / QUICKSTART
+    assert "voila notebooks/01_quickstart.ipynb" in (REPO / "docs" / "notebooks.md").read_text()
     assert (REPO / QUICKSTART).is_file()
 
 

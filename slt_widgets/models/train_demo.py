@@ -206,14 +206,18 @@ def run(args) -> dict:
                      max_minutes=args.wide_max_minutes, max_batches=args.wide_max_batches),
     }
     for name, plan in plans.items():
-        if name == "small" and args.reuse_small:
-            model, info = load_checkpoint(args.reuse_small)
-            if info["spec"]["hidden"] != list(plan["hidden"]) or info["spec"]["d_in"] != d_in:
-                raise ValueError(f"--reuse-small {args.reuse_small} is a {info['spec']} net, not {plan['hidden']}")
+        reuse = getattr(args, f"reuse_{name}", None)
+        if reuse:
+            model, info = load_checkpoint(reuse)
+            spec = info["spec"]
+            if (spec["hidden"] != list(plan["hidden"]) or spec["d_in"] != d_in
+                    or bool(spec.get("batch_norm")) != plan["batch_norm"]):
+                raise ValueError(f"--reuse-{name} {reuse} is a {spec} net, not {plan['hidden']} with "
+                                 f"batch_norm={plan['batch_norm']}")
             done = info["meta"]["training"]
             hist = dict(info["meta"]["history"], epochs_run=done["epochs_run"], batches=done["batches"],
                         best_epoch=done["best_epoch"] - 1, stopped=done["stopped"], seconds=done["minutes"] * 60)
-            print(f"small: reused {args.reuse_small} (trained by an earlier run with the same settings)", flush=True)
+            print(f"{name}: reused {reuse} (trained by an earlier run with the same settings)", flush=True)
             plan = dict(plan, epochs=done["epoch_cap"], max_batches=done["batch_cap"], max_minutes=done["minute_cap"])
             nets[name] = (model, plan, hist)
             continue
@@ -327,17 +331,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small-width", type=int, default=256)
     p.add_argument("--reuse-small", default=None,
                    help="take the small net from this checkpoint (written by an earlier run) instead of training it")
+    p.add_argument("--reuse-wide", default=None,
+                   help="take the wide net from this checkpoint (written by an earlier run, e.g. one that trained "
+                        "it in parallel with the small net) instead of training it")
     p.add_argument("--small-epochs", type=int, default=25)
     p.add_argument("--small-max-batches", type=int, default=26_000,
                    help="optimiser-step cap of the small net (deterministic; ~8 epochs of the default corpus)")
-    p.add_argument("--small-max-minutes", type=float, default=16.0, help="wall-time safety cap of the small net")
+    p.add_argument("--small-max-minutes", type=float, default=30.0, help="wall-time safety cap of the small net")
     p.add_argument("--wide-width", type=int, default=512,
                    help="width of the wide net (paper: 2048, which is 35 MB at float16 and far too slow on a "
-                        "2-core CPU; 512 trains ~2.5 epochs in the time cap, 1024 would get < 1)")
+                        "2-core CPU; 512 trains ~7 epochs in ~40 min on one core, 1024 would get ~2)")
     p.add_argument("--wide-epochs", type=int, default=100, help="epoch cap of the wide net (paper: 100)")
-    p.add_argument("--wide-max-batches", type=int, default=8_000,
-                   help="optimiser-step cap of the wide net (deterministic; ~2.5 epochs of the default corpus)")
-    p.add_argument("--wide-max-minutes", type=float, default=24.0, help="wall-time safety cap of the wide net")
+    p.add_argument("--wide-max-batches", type=int, default=24_000,
+                   help="optimiser-step cap of the wide net (deterministic; ~7.5 epochs of the default corpus)")
+    p.add_argument("--wide-max-minutes", type=float, default=75.0, help="wall-time safety cap of the wide net")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--patience", type=int, default=4)

@@ -1,18 +1,21 @@
 """`CorpusConfig`: every variability setting of the speech corpus, with presets.
 
-Presets follow the measured recipes in ``shared/notes/speech-corpus.md``:
+Presets follow the measured recipes in ``shared/notes/speech-corpus.md``. ``med`` (the demo's
+corpus) sits between the notes' "med" and "hard" probes: with the notes' med recipe and 4,000
+training utterances the 5 × 256 net reached 90 % on held-out voices, far above WSJ's 80 %, so
+the default adds mild reverb and more noise to bring it into the paper's range:
 
 ========================  ============  ============  ==================
 setting                   ``clean``     ``med``       ``hard``
 ========================  ============  ============  ==================
 training voices (eSpeak)  21            all 58        all 58
-speed perturbation        none          ±10 %         ±12 %
-SNR (white noise)         25–45 dB      15–30 dB      5–25 dB
-reverb RT60               none          none          0.2–0.7 s
+speed perturbation        none          ±12 %         ±12 %
+SNR (white noise)         25–45 dB      8–25 dB       5–25 dB
+reverb RT60               none          0.1–0.45 s    0.2–0.7 s
 Festival kal in train     no            10 %          10 %
 silence padding           0.1–0.4 s     0.1–0.4 s     0.1–0.5 s
-eSpeak rate (words/min)   140–210       120–240       110–260
-eSpeak pitch / range      35–65 / 40–60 20–80 / 30–80 15–85 / 20–90
+eSpeak rate (words/min)   140–210       110–250       110–260
+eSpeak pitch / range      35–65 / 40–60 15–85 / 25–85 15–85 / 20–90
 ========================  ============  ============  ==================
 
 Dev and eval each have their own 4 voices (a male variant, a female variant, a Klatt
@@ -63,17 +66,17 @@ class CorpusConfig:
     train_voices: tuple[str, ...] = TRAIN_VOICES
     dev_voices: tuple[str, ...] = DEV_VOICES
     eval_voices: tuple[str, ...] = EVAL_VOICES
-    speed_range: tuple[float, float] = (0.9, 1.1)        # speed-perturbation factor
-    snr_db_range: tuple[float, float] = (15.0, 30.0)
-    rt60_range: tuple[float, float] | None = None        # seconds; None = no reverb
+    speed_range: tuple[float, float] = (0.88, 1.12)      # speed-perturbation factor
+    snr_db_range: tuple[float, float] = (8.0, 25.0)
+    rt60_range: tuple[float, float] | None = (0.1, 0.45)  # seconds; None = no reverb
     festival_train_share: float = 0.10                   # share of train utterances from Festival kal
     dev_share: float = 0.08
     eval_share: float = 0.08
     xeng_share: float = 0.04                             # Festival slt cross-engine test split; 0 = none
     pad_s_range: tuple[float, float] = (0.1, 0.4)        # silence before and after each sentence
-    rate_range: tuple[int, int] = (120, 240)             # eSpeak words per minute
-    pitch_range: tuple[int, int] = (20, 80)              # eSpeak 0..100
-    pitch_span_range: tuple[int, int] = (30, 80)         # eSpeak intonation range 0..100
+    rate_range: tuple[int, int] = (110, 250)             # eSpeak words per minute
+    pitch_range: tuple[int, int] = (15, 85)              # eSpeak 0..100
+    pitch_span_range: tuple[int, int] = (25, 85)         # eSpeak intonation range 0..100
     rare_share: float = 0.5                              # sentences with an extra ZH/OY word
     context: int = 5                                     # frames each side when spliced
     keep_audio: tuple[str, ...] = ("dev", "eval", "xeng")
