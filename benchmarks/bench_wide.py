@@ -13,7 +13,8 @@ Stages, each timed (peak RSS of the whole process reported at the end):
 3. Fig. 7A Σ_INPUTS: per-input spectra of the same layers.
 4. Fig. 7B: per class, one SVD of the ``[N_k × (F·M)]`` SLT matrix (``analysis.population_spectra``,
    ``--per-class`` samples per class, block Grams within ``--budget``).
-5. Fig. 7C/D: Σ_INC − Σ_COR per node, both groups (equal size) in one streamed pass.
+5. Fig. 7C/D: Σ_INC − Σ_COR per node over every INC frame and as many COR frames
+   (``analysis.inc_cor_difference``, one streamed pass per group).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slt_widgets.analysis import population_spectra, spectrum_difference_auc  # noqa: E402
+from slt_widgets.analysis import inc_cor_difference, population_spectra  # noqa: E402
 from slt_widgets.analysis.slt_spectra import normalized_spectra, subsample  # noqa: E402
 from slt_widgets.datasets import FrameDataset  # noqa: E402
 from slt_widgets.engine import iter_inputs, activations  # noqa: E402
@@ -63,7 +64,7 @@ def main() -> None:
     p.add_argument("--max-samples", type=int, default=None, help="seeded subset of the eval split (default all)")
     p.add_argument("--random", action="store_true", help="random net and data instead of the demo")
     p.add_argument("--width", type=int, default=2048, help="hidden width with --random")
-    p.add_argument("--per-class", type=int, default=200, help="samples per class for Fig. 7B")
+    p.add_argument("--per-class", type=int, default=100, help="samples per class for Fig. 7B (the report's cap)")
     p.add_argument("--budget", default="3GB", help="memory budget of the Gram accumulators")
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--skip-inputs", action="store_true", help="skip Σ_INPUTS (the costliest Grams)")
@@ -99,8 +100,6 @@ def main() -> None:
         net_ok[s] = activations(model, xb)["output"].argmax(1).numpy() == y[s]
         start += len(xb)
     cor, inc = np.flatnonzero(net_ok & sep), np.flatnonzero(net_ok & ~sep)
-    n_grp = min(len(cor), len(inc))
-    cor, inc = subsample(cor, n_grp, a.seed), subsample(inc, n_grp, a.seed + 1)
     times["cor_inc_split"] = time.perf_counter() - t
 
     # 2. / 3. Fig. 7A
@@ -120,14 +119,10 @@ def main() -> None:
                              memory_budget="1GB")
     times["fig7b_population"] = time.perf_counter() - t
 
-    # 5. Fig. 7C/D: both groups in one pass over their samples only
+    # 5. Fig. 7C/D: every INC frame and as many COR frames, one streamed pass per group
     t = time.perf_counter()
-    both = np.concatenate([cor, inc])
-    groups = np.r_[np.zeros(len(cor), np.int64), np.ones(len(inc), np.int64)]
-    order = np.argsort(both)
-    diff = streaming_slt_spectra(model, ev.subset(both[order]), layers, groups=groups[order], n_groups=2,
-                                 memory_budget=a.budget, batch_size=a.batch_size)
-    inc_cor = {l: float(np.nanmean(spectrum_difference_auc(diff[1][l].sigmas, diff[0][l].sigmas))) for l in layers}
+    diff = inc_cor_difference(model, ev, cor, inc, layers, max_samples=None, seed=a.seed)
+    inc_cor = {l: float(v) for l, v in zip(diff.layers, diff.auc_mean)}
     times["fig7cd_inc_cor"] = time.perf_counter() - t
     times["total"] = time.perf_counter() - t0
 
@@ -136,7 +131,7 @@ def main() -> None:
 
     report = {
         "source": source, "widths": widths, "n_eval": len(ev), "n_dev": len(dev), "n_cor": len(cor),
-        "n_inc": len(inc), "threads": torch.get_num_threads(), "machine": platform.machine(),
+        "n_inc": len(inc), "fig7cd_per_group": diff.n_per_group, "threads": torch.get_num_threads(), "machine": platform.machine(),
         "seconds": {k: round(v, 1) for k, v in times.items()}, "peak_rss_mb": round(peak_mb(), 1),
         "fig7a_node_auc_mean": node_mean_auc(nodes),
         "fig7a_input_auc_mean": None if inputs is None else node_mean_auc(inputs),

@@ -231,3 +231,22 @@ def test_gram_layouts_equal_the_forward_chain(major, arch):
         w = ref["output" if t == L + 1 else t].weight                     # [n, M, F]
         want = w.permute(1, 0, 2) if major == "node" else w.permute(2, 0, 1)
         torch.testing.assert_close(got[t], want, rtol=1e-12, atol=1e-12)
+
+
+def test_gram_sum_keeps_the_upper_triangle_and_folds_in_float64():
+    from slt_widgets.engine.grams import GramSum
+    torch.manual_seed(0)
+    parts = [torch.randn(3, b, 5) for b in (4, 7, 2, 9)]
+    want = sum(p.double().transpose(1, 2) @ p.double() for p in parts)
+    whole, left, right = GramSum(3, 5, flush_every=6), GramSum(3, 5, flush_every=6), GramSum(3, 5)
+    for i, p in enumerate(parts):
+        whole.add(p)
+        (left if i < 2 else right).add(p)
+    assert whole.packed.shape == (3, 15)
+    torch.testing.assert_close(whole.total(), want, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(left.merge(right).total(), want, rtol=1e-6, atol=1e-5)
+    g = whole.total()
+    assert torch.equal(g, g.transpose(1, 2))
+    assert GramSum.nbytes_for(3, 5) == 3 * (8 * 15 + 4 * 25)
+    with pytest.raises(ValueError, match="cannot merge"):
+        whole.merge(GramSum(2, 5))

@@ -132,7 +132,9 @@ def _gram_pass(model, data, layers, per: str, batch_size: int, chunk: int, dtype
     if prep is None:
         raise ValueError("node_spectra got no data (an empty dataset or iterator)")
     L = prep.chain.n_hidden
-    return {("output" if t == L + 1 else t): g.total() for t, g in grams.items()}, counts
+    for g in grams.values():            # free the float32 batch sums before the spectra are taken
+        g.release()
+    return {("output" if t == L + 1 else t): g for t, g in grams.items()}, counts
 
 
 def _gram_pass_general(model, data, layers, per, batch_size, chunk, dtype, device, progress):
@@ -149,7 +151,9 @@ def _gram_pass_general(model, data, layers, per, batch_size, chunk, dtype, devic
         counts += len(xb)
     if not grams:
         raise ValueError("node_spectra got no data (an empty dataset or iterator)")
-    return {layer: g.total() for layer, g in grams.items()}, counts
+    for g in grams.values():
+        g.release()
+    return grams, counts
 
 
 def node_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: int = 128,
@@ -166,8 +170,8 @@ def node_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: int
         layers = list(range(1, to_chain(model).n_hidden + 1))
     grams, n = _gram_pass(model, data, layers, "node", batch_size, chunk, dtype, device, progress)
     out = {}
-    for layer, g in grams.items():
-        sig = spectra_from_gram(g)
+    for layer in list(grams):           # one layer's full Gram at a time
+        sig = spectra_from_gram(grams.pop(layer).total())
         dead = sig[:, 0] <= 0
         out[layer] = NodeSpectra(layer, sig, _auc_or_nan(sig), dead, n)
     return out
@@ -184,7 +188,7 @@ def input_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: in
         layers = list(range(1, to_chain(model).n_hidden + 1))
     grams, n = _gram_pass(model, data, layers, "input", batch_size, chunk, dtype, device, progress)
     out = {}
-    for layer, g in grams.items():
-        sig = spectra_from_gram(g)
+    for layer in list(grams):
+        sig = spectra_from_gram(grams.pop(layer).total())
         out[layer] = NodeSpectra(layer, sig, _auc_or_nan(sig), sig[:, 0] <= 0, n)
     return out

@@ -318,11 +318,12 @@ class SLTGrams:
 
     def merge(self, other: "SLTGrams") -> "SLTGrams":
         """Add another accumulator over the same layer and selection (in place); returns self."""
-        if (not isinstance(other, SLTGrams) or other.gram.shape != self.gram.shape or other.per != self.per
+        if (not isinstance(other, SLTGrams) or (other._sum.r, other._sum.side) != (self._sum.r, self._sum.side)
+                or other.per != self.per
                 or not np.array_equal(-1 if other.index is None else other.index,
                                       -1 if self.index is None else self.index)):
             raise SLTInputError("can only merge SLTGrams of the same layer, kind and selection")
-        self._sum.total().add_(other.gram)
+        self._sum.merge(other._sum)
         self.n += other.n
         return self
 
@@ -617,6 +618,8 @@ def streaming_slt_spectra(model, data, layers=None, *, per: str = "node", groups
             part = partition_grams(model, xb, blocks, per, gb, G, chunk=chunk, dtype=dtype, device=device)
             for k, v in part.items():
                 acc[k] = v if k not in acc else acc[k].merge(v)
+        for a in acc.values():          # free the float32 batch sums before the spectra are taken
+            a._sum.release()
         if g_all is not None and start != len(g_all):
             raise SLTInputError(f"groups has {len(g_all)} entries but the data has {start} samples")
         for (gi, l, _), a in sorted(acc.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2])):
