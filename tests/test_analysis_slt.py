@@ -134,3 +134,22 @@ def test_population_spectra_layers_match_one_layer_at_a_time(digits, budget):
     for layer in (1, 3, "output"):
         w = slt(model, x, layer=layer).weight.double().reshape(15, -1).numpy()
         np.testing.assert_allclose(got[layer], np.linalg.svd(w, compute_uv=False), rtol=1e-6, atol=1e-6)
+
+
+def test_cluster_cut_keeps_the_best_cut_when_upgma_only_chains_off_outliers():
+    """A cloud plus outliers at growing distances: no cut has 4 clusters of ≥ 8 members, so the
+    coarsest cut with the most such clusters is kept (brute force over every cut) — not the
+    all-singletons end of the tree."""
+    from slt_widgets.analysis.clustering import cut_n_clusters, upgma
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(size=(40, 6)) * 0.1, np.array([[10.0 * (i + 1)] + [0.0] * 5 for i in range(8)])])
+    r = cluster_slts(x, n_clusters=4, min_size=8)
+    z = upgma(x, "euclidean")
+    big = [int((np.bincount(cut_n_clusters(z, k)) >= 8).sum()) for k in range(4, len(x) + 1)]
+    assert max(big) < 4
+    best_k = 4 + int(np.argmax(big))
+    assert (r.sizes >= 8).sum() == max(big) and len(r.sizes) == best_k
+    # when 4 big clusters exist they are found at the coarsest such cut
+    blobs = np.vstack([rng.normal(size=(20, 6)) * 0.1 + 5 * np.eye(6)[i] for i in range(4)] + [x[40:]])
+    r = cluster_slts(blobs, n_clusters=4, min_size=5)
+    assert min(r.sizes[:4]) >= 20 and sum(r.sizes[:4]) <= 84      # each blob (one takes the outlier at 10)

@@ -33,7 +33,9 @@ def cluster_slts(slts, n_clusters: int | None = 4, height: float | None = None, 
 
     min_size: UPGMA splits off single outliers first; with ``min_size > 1`` the tree is cut
     finer until ``n_clusters`` clusters have ≥ ``min_size`` members (the small ones stay, ordered
-    last by size). Labels ``[n]``: 0 = largest cluster.
+    last by size). When no cut gets there (UPGMA chaining off one big cloud) the cut with the most
+    such clusters is kept, the coarsest of those — never the all-singletons end of the tree.
+    Labels ``[n]``: 0 = largest cluster.
     """
     from scipy.cluster.hierarchy import leaves_list
     s = as_matrix(slts, "slts", min_rows=2)
@@ -45,9 +47,17 @@ def cluster_slts(slts, n_clusters: int | None = 4, height: float | None = None, 
     else:
         k = min(int(n_clusters), len(s))
         lab = cut_n_clusters(z, k)
-        while min_size > 1 and (np.bincount(lab) >= min_size).sum() < n_clusters and k < len(s):
-            k += 1
-            lab = cut_n_clusters(z, k)
+        if min_size > 1:
+            best, best_big = lab, int((np.bincount(lab) >= min_size).sum())
+            while best_big < n_clusters and k < len(s):
+                k += 1
+                lab = cut_n_clusters(z, k)
+                big = int((np.bincount(lab) >= min_size).sum())
+                if big > best_big:
+                    best, best_big = lab, big
+                elif big == 0 and best_big > 0:
+                    break                          # only smaller pieces from here on
+            lab = best
     means, sizes = cluster_means(s, lab)
     return SLTClusters(linkage=z, labels=lab, means=means, sizes=sizes, order=leaves_list(z).astype(np.int64))
 

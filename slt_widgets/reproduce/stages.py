@@ -342,9 +342,14 @@ def _slt_cluster_figure(ctx, cls_idx, fig_name, caption_prefix):
     mat = r.slts[cl.order].T
     v = np.abs(mat).max() or 1
     a.imshow(mat, aspect="auto", cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
-    bounds = np.flatnonzero(np.diff(cl.labels[cl.order])) + 0.5
-    for bnd in bounds:
-        a.axvline(bnd, color="k", ls="--", lw=.8)
+    # a colour tick above each sample of the drawn clusters (a line per cluster boundary would
+    # paint the panel black when UPGMA splits off many small clusters)
+    pos = np.arange(len(cl.order))
+    top = cl.labels[cl.order]
+    for c in range(C):
+        a.scatter(pos[top == c], np.full((top == c).sum(), -3.0), color=f"C{c}", marker="|", s=30,
+                  clip_on=False)
+    a.set_ylim(mat.shape[0] - 0.5, -5)
     a.set(xlabel=f"correct samples of /{_cls_name(s.eval, cls_idx)}/ (UPGMA order)", ylabel="input dim (band-major)",
           title="A  SLTs of the output node")
     b = fig.add_subplot(gs[0, 2])
@@ -387,7 +392,8 @@ def stage_slt_clusters(ctx: Context):
         small = len(r.clusters.sizes) - 4
         ctx.doc.img(name, f"{fig_id} ({ctx.tag}): output-node SLTs of {len(r.index)} correctly classified "
                     f"/{_cls_name(s.eval, k)}/ frames (≤ {ctx.budget.slt_cluster}, seed {ctx.seed}), UPGMA "
-                    "(Euclidean), cut finely enough that 4 clusters have ≥ 5 % of the frames"
+                    "(Euclidean), cut finely enough that 4 clusters have ≥ 5 % of the frames (or as many "
+                    "as any cut gives)"
                     + (f" ({small} smaller clusters in grey)" if small > 0 else "")
                     + "; MDS coloured by cluster; mean input features and mean SLT of the 4 largest clusters.")
         if fig_id == "Fig. 8B":
