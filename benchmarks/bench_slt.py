@@ -133,12 +133,13 @@ def hidden_section(n, repeats):
         for k in range(1, DEPTH + 1):
             vmap(jacrev(layer_fn(k)), chunk_size=128)(x[:n_ref])
 
-    def streamed():
-        for _ in sw.engine.iter_slt_layers(net, x, batch_size=1024):
+    def streamed(reuse=False):
+        for _ in sw.engine.iter_slt_layers(net, x, layers=range(1, DEPTH + 1), batch_size=1024, reuse_buffers=reuse):
             pass
 
     res = race({"engine (all layers)": lambda: sw.slt_layers(net, x, layers=range(1, DEPTH + 1)),
                 "engine streamed (1024/batch)": streamed,
+                "engine streamed, reused buffers": lambda: streamed(True),
                 "per-layer vmap(jacrev)": per_layer_jacrev}, repeats)
     return {k: (n_ref if "jacrev" in k else n) / v for k, v in res.items()}
 

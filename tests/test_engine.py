@@ -214,6 +214,22 @@ def test_streaming_iterator_matches_one_shot():
     assert torch.allclose(got, whole.weight, atol=1e-6)
 
 
+@pytest.mark.parametrize("reuse", [False, True])
+def test_streamed_layers_match_one_shot_with_and_without_reused_buffers(reuse):
+    net = make_net("relu", dtype=torch.float32).eval()
+    x = torch.randn(103, 12)
+    whole = sw.slt_layers(net, x)
+    seen, ptrs = [], set()
+    for rows, maps in sw.engine.iter_slt_layers(net, x, batch_size=40, chunk=16, reuse_buffers=reuse):
+        for layer, m in maps.items():                 # compare inside the loop: reused maps are overwritten
+            torch.testing.assert_close(m.weight, whole[layer].weight[rows], atol=1e-6, rtol=1e-6)
+            torch.testing.assert_close(m.bias, whole[layer].bias[rows], atol=1e-6, rtol=1e-6)
+        ptrs.add(maps[2].weight.data_ptr())
+        seen.append(rows)
+    assert seen[-1] == slice(80, 103)
+    assert (len(ptrs) == 1) == reuse                   # one buffer for every batch, or a fresh one each
+
+
 def test_cache_computes_each_selection_once_and_respects_budget():
     from slt_widgets.datasets import FrameDataset
     net = make_net("relu", dtype=torch.float32).eval()

@@ -447,6 +447,13 @@ def slt_layers(model: nn.Module, x, layers: Sequence | None = None, *, chunk: in
         return {lay.layer: lay for lay in (slt_general(model, x, l, chunk=chunk, dtype=dtype, device=device)
                                            for l in wanted)}
     prep, xt = _prepare(model, x, dtype, device)
+    return _slt_layers_prepared(prep, xt, layers, chunk)
+
+
+def _slt_layers_prepared(prep: _Prepared, xt: torch.Tensor, layers, chunk: int, storage: dict | None = None) -> dict:
+    """:func:`slt_layers` on prepared inputs. storage: a dict the output buffers are kept in and
+    taken from on the next call with at most as many samples (the returned maps are then views
+    that the next call overwrites: what :func:`iter_slt_layers` does with ``reuse_buffers=True``)."""
     L = prep.chain.n_hidden
     wanted = list(range(1, L + 1)) + ["output"] if layers is None else list(layers)
     targets = sorted({resolve_layer(prep.chain, l) for l in wanted})
@@ -454,9 +461,14 @@ def slt_layers(model: nn.Module, x, layers: Sequence | None = None, *, chunk: in
     outs = {}
     for t in targets:
         w = prep.chain.layer_width("output" if t == L + 1 else t)
-        outs[t] = (torch.empty((n, d_in, w), dtype=prep.dtype, device=prep.device),
-                   torch.empty((n, w), dtype=prep.dtype, device=prep.device))
-    with eval_mode(model):
+        kept = None if storage is None else storage.get(t)
+        if kept is None or kept[0].numel() < n * d_in * w or kept[0].dtype != prep.dtype:
+            kept = (torch.empty(n * d_in * w, dtype=prep.dtype, device=prep.device),
+                    torch.empty(n * w, dtype=prep.dtype, device=prep.device))
+            if storage is not None:
+                storage[t] = kept
+        outs[t] = (kept[0][: n * d_in * w].view(n, d_in, w), kept[1][: n * w].view(n, w))
+    with eval_mode(prep.model):
         for s in range(0, n, max(1, int(chunk))):
             e = min(n, s + chunk)
             rec = prep.record(xt[s:e])

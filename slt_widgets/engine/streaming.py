@@ -15,7 +15,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .slt import DEFAULT_CHUNK, LinearMap, _is_chain, _prepare, _slt_prepared, slt, slt_layers, as_input
+from .slt import (DEFAULT_CHUNK, LinearMap, _is_chain, _prepare, _slt_layers_prepared, _slt_prepared, as_input,
+                  check_chunk, slt, slt_layers)
 from .chain import eval_mode
 
 __all__ = ["iter_inputs", "iter_slt", "iter_slt_layers", "SLTCache", "parse_bytes"]
@@ -85,14 +86,27 @@ def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
 
 
 def iter_slt_layers(model, data, layers=None, *, batch_size: int = 1024, chunk: int = DEFAULT_CHUNK,
-                    dtype=None, device=None, progress: bool = False) -> Iterator[tuple[slice, dict]]:
+                    dtype=None, device=None, progress: bool = False,
+                    reuse_buffers: bool = False) -> Iterator[tuple[slice, dict]]:
     """Stream the SLTs of several layers at once (forward chain): yields ``(rows, {layer: LinearMap})``.
 
-    Memory is O(batch_size · d_in · Σ d_layer) whatever the dataset size.
+    Memory is O(batch_size · d_in · Σ d_layer) whatever the dataset size. reuse_buffers: write every
+    batch into the same output buffers — the yielded maps are only valid until the next batch (copy
+    what you keep), and no fresh memory is touched per batch: the first touch of a new
+    ``[batch, d_in, Σ d_layer]`` allocation costs about as much as the arithmetic (measured ~2×).
     """
     start = 0
+    prep, storage = None, ({} if reuse_buffers else None)
+    chain_path = _is_chain(model)
     for xb in iter_inputs(data, batch_size, progress=progress, desc="SLT all layers"):
-        maps = slt_layers(model, xb, layers, chunk=chunk, dtype=dtype, device=device)
+        if not chain_path:
+            maps = slt_layers(model, xb, layers, chunk=check_chunk(chunk), dtype=dtype, device=device)
+        else:
+            if prep is None:
+                prep, xt = _prepare(model, xb, dtype, device)
+            else:
+                xt = as_input(xb, prep.chain.d_in, dtype=prep.dtype, device=prep.device)
+            maps = _slt_layers_prepared(prep, xt, layers, check_chunk(chunk), storage)
         yield slice(start, start + len(xb)), maps
         start += len(xb)
 
