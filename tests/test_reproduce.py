@@ -77,3 +77,14 @@ def test_control_nets_are_cached_and_reused(tmp_path, monkeypatch):
         (other / f.name).write_bytes(f.read_bytes())
     with pytest.raises(AssertionError, match="trained again"):
         controls._train_on(other, spec_model, 0, 1, 60.0, cache)
+
+
+def test_seed_spread_gives_min_and_max_per_layer_for_each_corpus():
+    import numpy as np
+    from slt_widgets.reproduce.controls import TRENDS, seed_spread
+    run = lambda v: {k: np.array(v, float) for k in TRENDS}          # noqa: E731
+    cols = ["trained", "random init", "clean seed 0", "clean seed 1", "hard seed 0"]
+    res = [run([0, 0]), run([9, 9]), run([1.0, 5.0]), run([2.0, 4.0]), run([7.0, 7.0])]
+    rows = seed_spread(cols, res)
+    assert len(rows) == len(TRENDS)                                 # hard has one seed: no spread
+    assert all(r[1] == "clean" and r[2] == "1–2, 4–5" for r in rows)

@@ -15,7 +15,7 @@ from .. import analysis as A
 from ..engine import auc_score
 from .verdicts import depth_trend
 
-__all__ = ["TRENDS", "depth_trends", "random_like", "run_controls"]
+__all__ = ["TRENDS", "depth_trends", "random_like", "run_controls", "seed_spread"]
 
 # name → (increasing?, description)
 TRENDS = {"lda_acc": (True, "LDA accuracy rises (Table 2)"),
@@ -125,6 +125,29 @@ def run_controls(src, args, doc, fmt_series) -> list:
     doc.table(["trend"] + cols + ["learned or architectural?"], rows)
     doc.table(["network", "dead nodes per hidden layer"], [[c, ", ".join(str(int(d)) for d in r["dead"])]
                                                           for c, r in zip(cols, results)])
+    spread = seed_spread(cols, results)
+    if spread:
+        doc.p("Spread over the training seeds of each corpus build: per layer, the lowest and highest "
+              "value of the seeds (LDA rows start with the input features).")
+        doc.table(["trend", "corpus", "per layer: min–max over seeds"], spread)
+    return rows
+
+
+def seed_spread(cols: list, results: list) -> list:
+    """Rows ``[trend, corpus, "a–b, …"]``: per layer the min and max of each trend over the seeds of
+    each corpus build (columns named ``"<corpus> seed <s>"``; corpora with one seed are skipped)."""
+    rows = []
+    groups: dict = {}
+    for c, r in zip(cols, results):
+        if " seed " in c:
+            groups.setdefault(c.split(" seed ")[0], []).append(r)
+    for key, (_, desc) in TRENDS.items():
+        for label, runs in groups.items():
+            if len(runs) < 2:
+                continue
+            vals = np.array([np.asarray(r[key], dtype=float) for r in runs])      # [seeds, layers]
+            lo, hi = np.nanmin(vals, 0), np.nanmax(vals, 0)
+            rows.append([desc, label, ", ".join(f"{a:.3g}–{b:.3g}" for a, b in zip(lo, hi))])
     return rows
 
 
