@@ -357,16 +357,10 @@ def test_cluster_tree_front_end_values():
 @pytest.fixture(scope="module")
 def explorer():
     from slt_widgets.widgets import Explorer
+    from slt_widgets.reproduce import train_toy_mlp
     ds = load_digits_dataset("all")
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 24), nn.ReLU(), nn.Linear(24, 10))
-    x, y = torch.from_numpy(ds.features), torch.from_numpy(ds.labels)
-    opt = torch.optim.Adam(net.parameters(), 1e-2)
-    for _ in range(60):
-        opt.zero_grad()
-        nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    return Explorer(net.eval(), ds, cls="3", max_samples=150)
+    net = train_toy_mlp(ds, hidden=(24,), steps=60, lr=1e-2, seed=0)
+    return Explorer(net, ds, cls="3", max_samples=150)
 
 
 EXPLORER_CASES = [

@@ -12,29 +12,13 @@ from torch import nn
 
 from slt_widgets import auc_score, slt
 from slt_widgets.datasets import FrameDataset, load_digits_dataset
+from slt_widgets.reproduce import train_toy_mlp
 from slt_widgets.widgets import ConfusionPairs, EmbeddingView, Explorer, LayerSummary, SpectrumView
 from slt_widgets.widgets._class_view import fast_mds, wav_bytes
 
 
 def _train(ds, hidden=(48, 32), steps=80, seed=0):
-    torch.manual_seed(seed)
-    layers, d = [], ds.n_features
-    for h in hidden:
-        layers += [nn.Linear(d, h), nn.ReLU()]
-        d = h
-    model = nn.Sequential(*layers, nn.Linear(d, ds.n_classes))
-    x, y = torch.from_numpy(ds.features), torch.from_numpy(ds.labels)
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)            # tiny matrices: extra threads only spin on a shared machine
-    try:
-        for _ in range(steps):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval()
+    return train_toy_mlp(ds, hidden=hidden, steps=steps, lr=1e-2, seed=seed)
 
 
 @pytest.fixture(scope="module")

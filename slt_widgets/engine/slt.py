@@ -535,46 +535,30 @@ def _forward_chunk_major(prep: _Prepared, rec: Record, x: torch.Tensor, targets,
     n, d_in = x.shape
     last = max(targets)
     bufs = _major_buffers(prep, last, n, d_in, major)
+    node = major == "node"
+
+    def apply(w, J, dst):              # W_k applied to J_{k-1}, written into dst ([M_k, n, F] / [F, n, M_k])
+        if node:
+            return torch.mm(w, J.reshape(J.shape[0], -1), out=dst.view(w.shape[0], -1)).view(dst.shape)
+        return torch.mm(J.reshape(-1, J.shape[2]), w.t(), out=dst.view(-1, w.shape[0])).view(dst.shape)
+
     out = {}
     J = None                                   # None = identity
     for k in range(1, min(last, L) + 1):
         w, _ = W[k - 1]
         s = rec.slopes[k - 1]                  # [n, M_k]
-        width = s.shape[1]
-        dst = bufs[k]
-        if major == "node":
-            sk = s.t().unsqueeze(2)            # [M_k, n, 1]
-            if w is None:
-                if J is None:
-                    J = torch.eye(d_in, dtype=s.dtype, device=s.device).unsqueeze(1).expand(d_in, n, d_in)
-                J = torch.mul(J, sk, out=dst)
-            elif J is None:
-                J = torch.mul(w.unsqueeze(1), sk, out=dst)                        # [M_k, n, d_in]
-            else:
-                J = torch.mm(w, J.reshape(J.shape[0], -1), out=dst.view(width, -1)).view(width, n, d_in)
-                J.mul_(sk)
+        sk = s.t().unsqueeze(2) if node else s.unsqueeze(0)      # [M_k, n, 1] / [1, n, M_k]
+        if w is None:                          # a nonlinearity straight after another (or the input)
+            eye = torch.eye(d_in, dtype=s.dtype, device=s.device).unsqueeze(1).expand(d_in, n, d_in)
+            J = torch.mul(eye if J is None else J, sk, out=bufs[k])
+        elif J is None:                        # first layer: diag(s_1) W_1, a broadcast
+            J = torch.mul((w if node else w.t()).unsqueeze(1), sk, out=bufs[k])
         else:
-            sk = s.unsqueeze(0)                # [1, n, M_k]
-            if w is None:
-                if J is None:
-                    J = torch.eye(d_in, dtype=s.dtype, device=s.device).unsqueeze(1).expand(d_in, n, d_in)
-                J = torch.mul(J, sk, out=dst)
-            elif J is None:
-                J = torch.mul(w.t().unsqueeze(1), sk, out=dst)                    # [d_in, n, M_k]
-            else:
-                J = torch.mm(J.reshape(-1, J.shape[2]), w.t(), out=dst.view(-1, width)).view(d_in, n, width)
-                J.mul_(sk)
+            J = apply(w, J, bufs[k]).mul_(sk)
         out[k] = J
     if L + 1 in targets:
         w, _ = W[L]
-        if w is None:
-            out[L + 1] = J
-        elif major == "node":
-            out[L + 1] = torch.mm(w, J.reshape(J.shape[0], -1), out=bufs[L + 1].view(w.shape[0], -1)
-                                  ).view(w.shape[0], n, d_in)
-        else:
-            out[L + 1] = torch.mm(J.reshape(-1, J.shape[2]), w.t(), out=bufs[L + 1].view(-1, w.shape[0])
-                                  ).view(d_in, n, w.shape[0])
+        out[L + 1] = J if w is None else apply(w, J, bufs[L + 1])
     return {k: v for k, v in out.items() if k in targets}
 
 

@@ -263,8 +263,17 @@ class SLTGrams:
         r = full if self.index is None else len(self.index)
         side = self.n_in if per == "node" else self.width
         self._sum = GramSum(r, side)
+        self._subset = self.index is not None and not np.array_equal(self.index, np.arange(full))
         self._index_t = None
         self.n = 0
+
+    def _rows(self, device) -> torch.Tensor | None:
+        """The selected rows as a tensor on ``device``, or None when every row is kept."""
+        if not self._subset:
+            return None
+        if self._index_t is None or self._index_t.device != device:
+            self._index_t = torch.as_tensor(self.index, device=device)
+        return self._index_t
 
     @property
     def gram(self) -> torch.Tensor:
@@ -289,25 +298,15 @@ class SLTGrams:
         jt = jt.detach()
         if jt.ndim != 3 or jt.shape[1] != self.n_in or jt.shape[2] != self.width:
             raise SLTInputError(f"expected SLTs [b, {self.n_in}, {self.width}], got {tuple(jt.shape)}")
-        full = self.width if self.per == "node" else self.n_in
-        idx = None
-        if self.index is not None and not (len(self.index) == full and (self.index == np.arange(full)).all()):
-            if self._index_t is None or self._index_t.device != jt.device:
-                self._index_t = torch.as_tensor(self.index, device=jt.device)
-            idx = self._index_t
-        self._sum.add(gram_operand(jt, self.per, idx))
+        self._sum.add(gram_operand(jt, self.per, self._rows(jt.device)))
         self.n += jt.shape[0]
         return self
 
     def update_major(self, j: torch.Tensor) -> "SLTGrams":
         """Add a batch in the Gram's own layout: ``[M, b, F]`` (per node) or ``[F, b, M]`` (per
         input), as built by the engine's passes; rows are selected here."""
-        if self.index is not None and not (len(self.index) == j.shape[0]
-                                           and (self.index == np.arange(j.shape[0])).all()):
-            if self._index_t is None or self._index_t.device != j.device:
-                self._index_t = torch.as_tensor(self.index, device=j.device)
-            j = torch.index_select(j, 0, self._index_t)
-        self._sum.add(j)
+        rows = self._rows(j.device)
+        self._sum.add(j if rows is None else torch.index_select(j, 0, rows))
         self.n += j.shape[1]
         return self
 

@@ -66,23 +66,15 @@ def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
 
     Memory stays O(batch_size · r · d_in) whatever the dataset size.
     """
-    prep = None
     start = 0
-    general = not _is_chain(model)
-    for xb in iter_inputs(data, batch_size, progress=progress, desc=f"SLT {layer}"):
-        if general:       # conv nets, residual blocks: the torch.func path, batch by batch
+    for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, f"SLT {layer}"):
+        if prep is None:  # conv nets, residual blocks: the torch.func path, batch by batch
             m = slt(model, xb, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
-            yield slice(start, start + len(xb)), m
-            start += len(xb)
-            continue
-        if prep is None:
-            prep, xt = _prepare(model, xb, dtype, device)
         else:
-            xt = as_input(xb, prep.chain.d_in, dtype=prep.dtype, device=prep.device)
-        with eval_mode(model):
-            m = _slt_prepared(prep, xt, layer, nodes, chunk)
-        yield slice(start, start + len(xt)), m
-        start += len(xt)
+            with eval_mode(model):
+                m = _slt_prepared(prep, xb, layer, nodes, chunk)
+        yield slice(start, start + len(xb)), m
+        start += len(xb)
 
 
 def iter_slt_layers(model, data, layers=None, *, batch_size: int = 1024, chunk: int = DEFAULT_CHUNK,
@@ -96,19 +88,30 @@ def iter_slt_layers(model, data, layers=None, *, batch_size: int = 1024, chunk: 
     ``[batch, d_in, Σ d_layer]`` allocation costs about as much as the arithmetic (measured ~2×).
     """
     start = 0
-    prep, storage = None, ({} if reuse_buffers else None)
-    chain_path = _is_chain(model)
-    for xb in iter_inputs(data, batch_size, progress=progress, desc="SLT all layers"):
-        if not chain_path:
+    storage = {} if reuse_buffers else None
+    for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, "SLT all layers"):
+        if prep is None:
             maps = slt_layers(model, xb, layers, chunk=check_chunk(chunk), dtype=dtype, device=device)
         else:
-            if prep is None:
-                prep, xt = _prepare(model, xb, dtype, device)
-            else:
-                xt = as_input(xb, prep.chain.d_in, dtype=prep.dtype, device=prep.device)
-            maps = _slt_layers_prepared(prep, xt, layers, check_chunk(chunk), storage)
+            maps = _slt_layers_prepared(prep, xb, layers, check_chunk(chunk), storage)
         yield slice(start, start + len(xb)), maps
         start += len(xb)
+
+
+def _prepared_batches(model, data, batch_size, dtype, device, progress, desc):
+    """Yield ``(prep, x [b, D])``: validated, converted batches and the chain prepared once
+    (folded weights cast to the compute dtype); ``prep`` is None for models off the chain path,
+    whose batches come as read."""
+    prep = None
+    chain_path = _is_chain(model)
+    for xb in iter_inputs(data, batch_size, progress=progress, desc=desc):
+        if not chain_path:
+            yield None, xb
+        elif prep is None:
+            prep, xt = _prepare(model, xb, dtype, device)
+            yield prep, xt
+        else:
+            yield prep, as_input(xb, prep.chain.d_in, dtype=prep.dtype, device=prep.device)
 
 
 def parse_bytes(value) -> int:
