@@ -7,7 +7,8 @@ Heavy parts (datasets, widgets) load on first use so ``import slt_widgets`` stay
 from importlib import import_module
 
 from .engine import (LinearMap, SLTCache, SLTInputError, UnsupportedModelError, activations, auc_score,
-                     describe, input_spectra, iter_slt, node_spectra, singular_spectrum, slt, slt_layers)
+                     describe, input_spectra, iter_slt, iter_slt_layers, node_spectra, singular_spectrum, slt,
+                     slt_layers)
 
 __version__ = "0.1.0"
 
@@ -26,7 +27,7 @@ _LAZY = {
 }
 
 __all__ = ["LinearMap", "SLTCache", "SLTInputError", "UnsupportedModelError", "activations", "auc_score",
-           "describe", "input_spectra", "iter_slt", "node_spectra", "singular_spectrum", "slt", "slt_layers",
+           "describe", "input_spectra", "iter_slt", "iter_slt_layers", "node_spectra", "singular_spectrum", "slt", "slt_layers",
            *_LAZY]
 
 

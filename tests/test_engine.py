@@ -215,6 +215,41 @@ def test_streaming_iterator_matches_one_shot():
 
 
 @pytest.mark.parametrize("reuse", [False, True])
+def test_streamed_output_slt_matches_one_shot_with_and_without_reused_buffers(reuse):
+    net = make_net("relu", dtype=torch.float32).eval()
+    x = torch.randn(103, 12)
+    whole = sw.slt(net, x, nodes=[4, 0])
+    ptrs = set()
+    for rows, m in sw.iter_slt(net, x, nodes=[4, 0], batch_size=40, chunk=16, reuse_buffers=reuse):
+        torch.testing.assert_close(m.weight, whole.weight[rows], atol=1e-6, rtol=1e-6)   # before it is overwritten
+        torch.testing.assert_close(m.bias, whole.bias[rows], atol=1e-6, rtol=1e-6)
+        ptrs.add(m.weight.data_ptr())
+    assert (len(ptrs) == 1) == reuse
+
+
+@pytest.mark.parametrize("kind", ["relu", "leaky", "prelu"])
+def test_activations_whose_offset_is_skipped_reproduce_their_output_exactly(kind):
+    # The record stores no offset for these (h = s ⊙ z exactly); check that bit for bit, and that
+    # activations which need one (ReLU6's clamped top) still get it.
+    from slt_widgets.engine.slt import ZERO_OFFSET, _slope
+    net = make_net(kind, dtype=torch.float32).eval()
+    z = torch.randn(500, 16) * 3
+    z[:5] = 0.0
+    z[5:10] = -0.0
+    for _, m in sw.engine.to_chain(net).acts:
+        assert isinstance(m, ZERO_OFFSET)
+        h = m(z).detach()
+        assert torch.equal(_slope(m, z, h) * z, h)
+    assert not isinstance(nn.ReLU6(), ZERO_OFFSET)
+    six = make_net("relu6", dtype=torch.float64).eval()
+    x = torch.randn(50, 12, dtype=torch.float64) * 20
+    for layer in (1, 3, "output"):
+        m = sw.slt(six, x, layer=layer)
+        ref = sw.activations(six, x)[layer]
+        assert (m.apply(x) - ref).abs().max() < 1e-12 * max(1.0, ref.abs().max().item())
+
+
+@pytest.mark.parametrize("reuse", [False, True])
 def test_streamed_layers_match_one_shot_with_and_without_reused_buffers(reuse):
     net = make_net("relu", dtype=torch.float32).eval()
     x = torch.randn(103, 12)

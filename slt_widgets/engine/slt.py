@@ -19,6 +19,7 @@ Two chain products, both chunked over samples with preallocated outputs:
 """
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -33,6 +34,7 @@ __all__ = ["LinearMap", "slt", "slt_layers", "activations", "forward_record", "r
            "resolve_nodes", "as_input", "DEFAULT_CHUNK", "resolve_device", "check_dtype", "check_chunk"]
 
 DEFAULT_CHUNK = 256
+RECORD_BLOCK = 2048      # samples per forward-record pass
 
 
 @dataclass
@@ -197,7 +199,7 @@ def resolve_nodes(nodes, width: int) -> np.ndarray | None:
 def _slope(act: nn.Module, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """dφ/dz of an elementwise activation at ``z`` ``[n, d]``, matching autograd's convention."""
     if isinstance(act, nn.ReLU):
-        return (z > 0).to(z.dtype)
+        return torch.gt(z, 0, out=torch.empty_like(z))   # written as floats: 10× faster than bool → float
     if isinstance(act, nn.LeakyReLU):
         return torch.where(z > 0, torch.ones((), dtype=z.dtype, device=z.device),
                            torch.full((), act.negative_slope, dtype=z.dtype, device=z.device))
@@ -213,23 +215,34 @@ def _slope(act: nn.Module, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return g.detach()
 
 
+# Piecewise-linear activations through the origin: h = s ⊙ z exactly (their kernels compute
+# z or slope·z, the same float product), so the offset is zero and is not stored.
+ZERO_OFFSET = (nn.ReLU, nn.LeakyReLU, nn.PReLU)
+
+
 @dataclass
 class Record:
     """What one forward pass leaves for the chain products (per chunk).
 
-    slopes/offsets: ``L`` tensors ``[n, d_k]`` — ``h_k = s_k ⊙ (W_k h_{k-1} + b_k) + o_k``
-    gives ``e_k = s_k ⊙ b_k + o_k`` in ``offsets``; hidden: ``L`` activations
-    ``[n, d_k]``; output ``[n, d_out]``.
+    slopes/offsets: ``L`` tensors ``[n, d_k]`` with ``h_k = s_k ⊙ z_k + o_k`` (``z_k`` the
+    pre-activation); an offset is None where it is exactly zero (ReLU, LeakyReLU, PReLU).
+    hidden: ``L`` activations ``[n, d_k]``; output ``[n, d_out]``; biases (filled by
+    ``_Prepared.record``): ``c_1..c_L, c_out`` ``[n, d]`` of the affine maps.
     """
 
     slopes: list[torch.Tensor]
-    offsets: list[torch.Tensor]
+    offsets: list[torch.Tensor | None]
     hidden: list[torch.Tensor]
     output: torch.Tensor
-    biases: list[torch.Tensor] | None = None   # c_1..c_L, c_out [n, d] (filled by _Prepared.record)
+    biases: list[torch.Tensor] | None = None
+
+    def rows(self, a: int, b: int) -> "Record":
+        """The record of samples ``a:b`` (views)."""
+        cut = lambda ts: None if ts is None else [t if t is None else t[a:b] for t in ts]  # noqa: E731
+        return Record(cut(self.slopes), cut(self.offsets), cut(self.hidden), self.output[a:b], cut(self.biases))
 
 
-def forward_record(chain: Chain, x: torch.Tensor, weights=None) -> Record:
+def forward_record(chain: Chain, x: torch.Tensor) -> Record:
     """Run the real modules on ``x [n, d_in]`` (eval mode, no grad) and record slopes and offsets."""
     slopes, offsets, hidden = [], [], []
     k = 0
@@ -242,11 +255,8 @@ def forward_record(chain: Chain, x: torch.Tensor, weights=None) -> Record:
                 z = h
                 h = m(z)
                 s = _slope(m, z, h)
-                bias = weights[k][1] if weights is not None else None
-                off = h - s * z
-                e = off if bias is None else off + s * bias
                 slopes.append(s)
-                offsets.append(e)
+                offsets.append(None if isinstance(m, ZERO_OFFSET) else h - s * z)
                 hidden.append(h)
                 k += 1
             else:
@@ -266,32 +276,63 @@ class _Prepared:
         self.dtype = dtype
         self.device = device
 
-    def record(self, x: torch.Tensor) -> Record:
+    def record(self, x: torch.Tensor, biases: bool = True) -> Record:
+        """Forward record of ``x [n, d_in]`` in the compute dtype; ``biases``: also run the bias path
+        (the Gram passes need only the slopes)."""
         dev = _model_device(self.model)
-        rec = forward_record(self.chain, x.to(dev).to(_param_dtype(self.model, x.dtype)), None)
-        W = self.weights
-        cast = lambda t: t.to(device=self.device, dtype=self.dtype)  # noqa: E731
+        rec = forward_record(self.chain, x.to(dev).to(_param_dtype(self.model, x.dtype)))
+        cast = lambda t: t if t is None else t.to(device=self.device, dtype=self.dtype)  # noqa: E731
         rec.slopes = [cast(s) for s in rec.slopes]
+        rec.offsets = [cast(o) for o in rec.offsets]
         rec.hidden = [cast(h) for h in rec.hidden]
         rec.output = cast(rec.output)
-        # e_k = o_k + s_k ⊙ b_k with the folded bias of the block feeding φ_k
-        rec.offsets = [cast(o) + (s * W[k][1] if W[k][1] is not None else 0)
-                       for k, (o, s) in enumerate(zip(rec.offsets, rec.slopes))]
-        # The bias path runs forward, [n, d] per layer (cheap): c_k = s_k ⊙ (W_k c_{k-1}) + e_k
-        rec.biases = []
-        c = None
-        for k in range(len(rec.slopes)):
-            w = W[k][0]
-            if c is None:
-                c = rec.offsets[k]
-            else:
-                c = (c if w is None else torch.mm(c, w.t())) * rec.slopes[k] + rec.offsets[k]
-            rec.biases.append(c)
-        w, b = W[-1]
-        c_out = c if w is None else (torch.mm(c, w.t()) if c is not None else torch.zeros(
-            (rec.output.shape[0], w.shape[0]), dtype=self.dtype, device=self.device))
-        rec.biases.append(c_out if b is None else c_out + b)
+        if biases:
+            rec.biases = self._bias_path(rec)
         return rec
+
+    def transposed(self, k: int) -> torch.Tensor:
+        """``W_kᵀ`` contiguous (cached): the first layer's broadcast ``W_1ᵀ ⊙ s_1`` over the
+        strided view takes 2× as long (6.3 against 3.1 ms per 256-sample chunk)."""
+        cache = self.__dict__.setdefault("_transposed", {})
+        if k not in cache:
+            cache[k] = self.weights[k][0].t().contiguous()
+        return cache[k]
+
+    def records(self, xt: torch.Tensor, chunk: int, biases: bool = True):
+        """Yield ``(start, stop, record)`` per chunk of ``xt [n, d_in]``. The forward pass runs on
+        blocks of ``RECORD_BLOCK`` samples, so the chain's chunk size is free to suit the cache
+        (recording 8,000 samples: 48 ms in blocks, 59 / 127 ms chunk by chunk at 256 / 32)."""
+        n = xt.shape[0]
+        for s0 in range(0, n, RECORD_BLOCK):
+            e0 = min(n, s0 + RECORD_BLOCK)
+            rec = self.record(xt[s0:e0], biases)
+            for s in range(s0, e0, chunk):
+                e = min(e0, s + chunk)
+                yield s, e, rec.rows(s - s0, e - s0)
+
+    def _bias_path(self, rec: Record) -> list[torch.Tensor]:
+        """``c_k = s_k ⊙ (W_k c_{k-1} + b_k) + o_k`` from ``c_0 = 0``, ``[n, d_k]`` per layer (cheap),
+        then ``c_out = W_out c_L + b_out``."""
+        n = rec.output.shape[0]
+        out, c = [], None
+        for k, (w, b) in enumerate(self.weights):
+            if c is None:                                      # W_k · 0 = 0: only the bias
+                pre = b.expand(n, -1) if b is not None else None
+            elif w is None:
+                pre = c if b is None else c + b
+            else:
+                pre = torch.mm(c, w.t()) if b is None else torch.addmm(b, c, w.t())
+            if k == len(rec.slopes):                           # the output block
+                if pre is None:
+                    pre = torch.zeros_like(rec.output)
+                out.append(pre)
+                break
+            s, o = rec.slopes[k], rec.offsets[k]
+            c = torch.zeros_like(s) if pre is None else s * pre
+            if o is not None:
+                c.add_(o)
+            out.append(c)
+        return out
 
 
 def _param_dtype(model: nn.Module, fallback):
@@ -411,18 +452,19 @@ def _is_chain(model) -> bool:
         return False
 
 
-def _slt_prepared(prep: _Prepared, xt: torch.Tensor, layer, nodes, chunk: int) -> LinearMap:
+def _slt_prepared(prep: _Prepared, xt: torch.Tensor, layer, nodes, chunk: int, storage: dict | None = None) -> LinearMap:
+    """:func:`slt` on prepared inputs. storage: a dict the output buffers are kept in and taken
+    from on the next call with at most as many samples (the returned map is then a view that the
+    next call overwrites: what :func:`iter_slt` does with ``reuse_buffers=True``)."""
     target = resolve_layer(prep.chain, layer)
     width = prep.chain.layer_width("output" if target == prep.chain.n_hidden + 1 else target)
     rows = resolve_nodes(nodes, width)
     r = width if rows is None else len(rows)
     n, d_in = xt.shape
-    out_w = torch.empty((n, r, d_in), dtype=prep.dtype, device=prep.device)
-    out_b = torch.empty((n, r), dtype=prep.dtype, device=prep.device)
+    out_w, out_b = _output_buffers(prep, storage, "slt", n * r * d_in, n * r)
+    out_w, out_b = out_w.view(n, r, d_in), out_b.view(n, r)
     chunk = max(1, int(chunk))
-    for s in range(0, n, chunk):
-        e = min(n, s + chunk)
-        rec = prep.record(xt[s:e])
+    for s, e, rec in prep.records(xt, chunk):
         _backward_chunk(prep, rec, target, rows, out_w[s:e], out_b[s:e])
     lay = "output" if target == prep.chain.n_hidden + 1 else target
     return LinearMap(out_w, out_b, prep.exact, lay, rows)
@@ -461,64 +503,72 @@ def _slt_layers_prepared(prep: _Prepared, xt: torch.Tensor, layers, chunk: int, 
     outs = {}
     for t in targets:
         w = prep.chain.layer_width("output" if t == L + 1 else t)
-        kept = None if storage is None else storage.get(t)
-        if kept is None or kept[0].numel() < n * d_in * w or kept[0].dtype != prep.dtype:
-            kept = (torch.empty(n * d_in * w, dtype=prep.dtype, device=prep.device),
-                    torch.empty(n * w, dtype=prep.dtype, device=prep.device))
-            if storage is not None:
-                storage[t] = kept
-        outs[t] = (kept[0][: n * d_in * w].view(n, d_in, w), kept[1][: n * w].view(n, w))
+        ow, ob = _output_buffers(prep, storage, t, n * d_in * w, n * w)
+        outs[t] = (ow.view(n, d_in, w), ob.view(n, w))
     with eval_mode(prep.model):
-        for s in range(0, n, max(1, int(chunk))):
-            e = min(n, s + chunk)
-            rec = prep.record(xt[s:e])
+        for s, e, rec in prep.records(xt, chunk):
             _forward_chunk(prep, rec, xt[s:e], targets, {t: (o[0][s:e], o[1][s:e]) for t, o in outs.items()})
     return {("output" if t == L + 1 else t): LinearMap(o[0].transpose(1, 2), o[1], prep.exact,
                                                        "output" if t == L + 1 else t, None)
             for t, o in outs.items()}
 
 
+def _output_buffers(prep: _Prepared, storage: dict | None, key, n_weight: int, n_bias: int):
+    """Flat weight and bias outputs of ``n_weight`` / ``n_bias`` elements: fresh (pre-touched), or
+    (with a ``storage`` dict) the kept ones when large enough, which skips the kernel's mapping and
+    zeroing of fresh pages altogether (~8 % of an output SLT, ~30 % of all-layer SLTs)."""
+    kept = None if storage is None else storage.get(key)
+    if kept is None or kept[0].numel() < n_weight or kept[1].numel() < n_bias or kept[0].dtype != prep.dtype:
+        kept = (torch.empty(n_weight, dtype=prep.dtype, device=prep.device),
+                torch.empty(n_bias, dtype=prep.dtype, device=prep.device))
+        _pretouch(kept[0])
+        if storage is not None:
+            storage[key] = kept
+    return kept[0][:n_weight], kept[1][:n_bias]
+
+
+def _pretouch(t: torch.Tensor) -> None:
+    """Write one element per memory page of a fresh CPU tensor, up front: the kernel then maps
+    and zeroes the pages in one parallel sweep, instead of faulting them in one by one inside
+    the matrix multiplies that write them (measured: all-layer SLTs of 5,000 samples, 6.5 GB,
+    870–1,160 → 1,320 samples/s)."""
+    if t.device.type == "cpu" and t.numel() * t.element_size() >= 1 << 24:
+        t[:: max(1, mmap.PAGESIZE // t.element_size())].zero_()
+
+
 def _forward_chunk(prep: _Prepared, rec: Record, x: torch.Tensor, targets, outs) -> None:
-    """Forward chain for one chunk; writes ``Jᵀ [n, d_in, d_k]`` and biases into ``outs``."""
+    """Forward chain for one chunk; writes ``Jᵀ [n, d_in, d_k]`` and the biases (from the
+    record's bias path) into ``outs``."""
     W = prep.weights
     L = prep.chain.n_hidden
     n, d_in = x.shape
     last = max(targets)
     Jt = None            # [n, d_in, d_k]; None = identity
-    c = None             # [n, d_k]; None = zero
     for k in range(1, min(last, L) + 1):
         w, _ = W[k - 1]
         s = rec.slopes[k - 1]
+        dst = outs[k][0] if k in outs else None         # write straight into the caller's buffer
         if w is None:
             Jt = torch.diag_embed(s) if Jt is None else Jt * s.unsqueeze(1)
-            c = rec.offsets[k - 1] if c is None else c * s + rec.offsets[k - 1]
-        else:
-            dst = outs[k][0] if k in outs else None     # write straight into the caller's buffer
-            if Jt is None:
-                Jt = torch.mul(w.t().unsqueeze(0), s.unsqueeze(1), out=dst) if dst is not None \
-                    else w.t().unsqueeze(0) * s.unsqueeze(1)                   # [n, d_in, d_k]
-            else:
-                flat = torch.mm(Jt.reshape(n * d_in, -1), w.t(),
-                                out=dst.view(n * d_in, -1) if dst is not None else None)
-                Jt = flat.view(n, d_in, -1)
-                Jt.mul_(s.unsqueeze(1))
-            c = rec.offsets[k - 1] if c is None else torch.mm(c, w.t()) * s + rec.offsets[k - 1]
             if dst is not None:
-                outs[k][1].copy_(c)
-            continue
+                dst.copy_(Jt)
+        elif Jt is None:
+            wt = prep.transposed(k - 1).unsqueeze(0)                          # [1, d_in, d_k]
+            Jt = torch.mul(wt, s.unsqueeze(1), out=dst) if dst is not None else wt * s.unsqueeze(1)
+        else:
+            flat = torch.mm(Jt.reshape(n * d_in, -1), w.t(),
+                            out=dst.view(n * d_in, -1) if dst is not None else None)
+            Jt = flat.view(n, d_in, -1).mul_(s.unsqueeze(1))
         if k in outs:
-            outs[k][0].copy_(Jt)
-            outs[k][1].copy_(c)
+            outs[k][1].copy_(rec.biases[k - 1])
     if L + 1 in outs:
-        w, b = W[L]
+        w, _ = W[L]
         ow, ob = outs[L + 1]
         if w is None:
             ow.copy_(Jt)
-            ob.copy_(c)
         else:
             torch.mm(Jt.reshape(n * d_in, -1), w.t(), out=ow.view(n * d_in, -1))
-            cb = torch.mm(c, w.t())
-            ob.copy_(cb + b if b is not None else cb)
+        ob.copy_(rec.biases[L])
 
 
 def _forward_chunk_major(prep: _Prepared, rec: Record, x: torch.Tensor, targets, major: str) -> dict:
@@ -552,7 +602,7 @@ def _forward_chunk_major(prep: _Prepared, rec: Record, x: torch.Tensor, targets,
             eye = torch.eye(d_in, dtype=s.dtype, device=s.device).unsqueeze(1).expand(d_in, n, d_in)
             J = torch.mul(eye if J is None else J, sk, out=bufs[k])
         elif J is None:                        # first layer: diag(s_1) W_1, a broadcast
-            J = torch.mul((w if node else w.t()).unsqueeze(1), sk, out=bufs[k])
+            J = torch.mul((w if node else prep.transposed(k - 1)).unsqueeze(1), sk, out=bufs[k])
         else:
             J = apply(w, J, bufs[k]).mul_(sk)
         out[k] = J

@@ -121,9 +121,8 @@ def _gram_pass(model, data, layers, per: str, batch_size: int, chunk: int, dtype
         prep_x = xb.to(device=prep.device, dtype=prep.dtype)
         n, d_in = prep_x.shape
         with eval_mode(model):
-            for s in range(0, n, chunk):
-                xc = prep_x[s:s + chunk]
-                rec = prep.record(xc)
+            for s, e, rec in prep.records(prep_x, chunk, biases=False):
+                xc = prep_x[s:e]
                 for t, a in _forward_chunk_major(prep, rec, xc, targets, per).items():   # [M, c, F] / [F, c, M]
                     if t not in grams:
                         grams[t] = GramSum(a.shape[0], a.shape[2])

@@ -537,7 +537,7 @@ def partition_grams(prep_or_model, x, blocks, per: str, groups=None, n_groups: i
             gc = g_all[s:s + chunk]
             if (gc < 0).all():
                 continue
-            rec = prep.record(xc)
+            rec = prep.record(xc, biases=False)
             outs = _forward_chunk_major(prep, rec, xc, targets, per)      # [M, c, F] or [F, c, M]
             for (gi, l, bi), acc in accs.items():
                 j = outs[resolve_layer(prep.chain, l)]

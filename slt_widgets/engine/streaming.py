@@ -60,19 +60,22 @@ def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: s
 
 def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
              chunk: int = DEFAULT_CHUNK, dtype=None, device=None,
-             progress: bool = False) -> Iterator[tuple[slice, LinearMap]]:
+             progress: bool = False, reuse_buffers: bool = False) -> Iterator[tuple[slice, LinearMap]]:
     """Stream SLTs batch by batch: yields ``(rows, LinearMap)`` where ``rows`` is the
     ``slice`` of sample positions in ``data`` and the map holds weight ``[b, r, d_in]``.
 
-    Memory stays O(batch_size · r · d_in) whatever the dataset size.
+    Memory stays O(batch_size · r · d_in) whatever the dataset size. reuse_buffers: write every
+    batch into the same output buffers — the yielded map is only valid until the next batch (copy
+    what you keep) and no fresh memory is first-touched per batch (chain path only).
     """
     start = 0
+    storage = {} if reuse_buffers else None
     for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, f"SLT {layer}"):
         if prep is None:  # conv nets, residual blocks: the torch.func path, batch by batch
             m = slt(model, xb, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
         else:
             with eval_mode(model):
-                m = _slt_prepared(prep, xb, layer, nodes, chunk)
+                m = _slt_prepared(prep, xb, layer, nodes, check_chunk(chunk), storage)
         yield slice(start, start + len(xb)), m
         start += len(xb)
 
