@@ -80,15 +80,16 @@ def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
         start += len(xb)
 
 
-def iter_slt_layers(model, data, layers=None, *, batch_size: int = 1024, chunk: int = DEFAULT_CHUNK,
+def iter_slt_layers(model, data, layers=None, *, batch_size: int = 256, chunk: int = DEFAULT_CHUNK,
                     dtype=None, device=None, progress: bool = False,
                     reuse_buffers: bool = False) -> Iterator[tuple[slice, dict]]:
     """Stream the SLTs of several layers at once (forward chain): yields ``(rows, {layer: LinearMap})``.
 
-    Memory is O(batch_size · d_in · Σ d_layer) whatever the dataset size. reuse_buffers: write every
+    Memory is O(batch_size · d_in · Σ d_layer) whatever the dataset size (256 × 253 × 1,280 float32:
+    330 MB; larger batches are no faster, measured up to 1,024). reuse_buffers: write every
     batch into the same output buffers — the yielded maps are only valid until the next batch (copy
-    what you keep), and no fresh memory is touched per batch: the first touch of a new
-    ``[batch, d_in, Σ d_layer]`` allocation costs about as much as the arithmetic (measured ~2×).
+    what you keep), and no fresh memory is mapped per batch (the kernel's mapping and zeroing of a
+    new ``[batch, d_in, Σ d_layer]`` allocation costs 10–30 % of the stream, measured).
     """
     start = 0
     storage = {} if reuse_buffers else None
