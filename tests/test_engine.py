@@ -388,3 +388,23 @@ def test_slt_layers_subset_equals_single_layer():
         for layer, m in got.items():
             ref = sw.slt(net, x, layer=layer)
             assert torch.allclose(m.weight, ref.weight, atol=1e-13) and torch.allclose(m.bias, ref.bias, atol=1e-13)
+
+
+@pytest.mark.parametrize("chunk", [7, 300, 4096])
+def test_records_come_in_whole_chunks_that_cover_every_sample(chunk):
+    # The forward record runs on blocks of RECORD_BLOCK samples; each chunk the chain sees must
+    # still be `chunk` long (the last one shorter), in order, and hold that chunk's own slopes.
+    import importlib
+    eng = importlib.import_module("slt_widgets.engine.slt")
+    net = make_net("relu", dtype=torch.float32).eval()
+    x = torch.randn(5000, 12)
+    prep, xt = eng._prepare(net, x)
+    whole = prep.record(xt)
+    end = 0
+    for s, e, rec in prep.records(xt, chunk):
+        assert s == end and (e - s == chunk or e == len(x))
+        for k in range(3):
+            assert torch.equal(rec.slopes[k], whole.slopes[k][s:e])
+            torch.testing.assert_close(rec.biases[k], whole.biases[k][s:e])
+        end = e
+    assert end == len(x)
