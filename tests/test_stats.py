@@ -8,6 +8,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from torch import nn
 
 from slt_widgets.datasets import FrameDataset
+import slt_widgets as sw
 from slt_widgets.engine import activations, input_spectra, node_spectra, slt_layers
 from slt_widgets.engine.errors import SLTInputError
 from slt_widgets.engine.stats import (ClassMoments, SLTGrams, _plan_blocks, iter_labeled, streaming_activation_stats,
@@ -204,10 +205,11 @@ def test_empty_sources_are_errors(model):
         ClassMoments(3).update(np.zeros((2, 4)))
 
 
-@pytest.mark.parametrize("major", ["node", "input"])
-@pytest.mark.parametrize("arch", ["bn", "double_act"])
-def test_gram_layouts_equal_the_forward_chain(major, arch):
-    """The Gram passes' own layouts ([M, n, F] per node, [F, n, M] per input) hold the same SLTs."""
+@pytest.mark.parametrize("major", ["node", "input", "sample"])
+@pytest.mark.parametrize("arch", ["bn", "double_act", "ends_with_act"])
+def test_forward_chain_layouts_equal_the_backward_chain(major, arch):
+    """Every layout of the forward chain ([M, n, F] per node, [F, n, M] per input, [n, F, M] for
+    slt_layers) holds the SLTs that the backward chain of each single layer gives."""
     from slt_widgets.engine.slt import _forward_chunk_major, _prepare
     torch.manual_seed(3)
     if arch == "bn":
@@ -216,20 +218,21 @@ def test_gram_layouts_equal_the_forward_chain(major, arch):
                                   torch.nn.Linear(6, 4))
         net.train()
         net(torch.randn(64, 7))
-    else:                                   # an activation right after another: no Linear in between
+    elif arch == "double_act":              # an activation right after another: no Linear in between
         net = torch.nn.Sequential(torch.nn.Linear(7, 9), torch.nn.ReLU(), torch.nn.LeakyReLU(0.2),
                                   torch.nn.Linear(9, 4))
+    else:                                   # the output is the last hidden layer
+        net = torch.nn.Sequential(torch.nn.Linear(7, 9), torch.nn.ReLU(), torch.nn.Linear(9, 4), torch.nn.ReLU())
     net.eval()
     x = torch.randn(11, 7, dtype=torch.float64)
     net = net.double()
-    ref = slt_layers(net, x)
     prep, xt = _prepare(net, x)
     L = prep.chain.n_hidden
     targets = list(range(1, L + 2))
     got = _forward_chunk_major(prep, prep.record(xt), xt, targets, major)
     for t in targets:
-        w = ref["output" if t == L + 1 else t].weight                     # [n, M, F]
-        want = w.permute(1, 0, 2) if major == "node" else w.permute(2, 0, 1)
+        w = sw.slt(net, x, layer="output" if t == L + 1 else t).weight      # [n, M, F], backward chain
+        want = {"node": w.permute(1, 0, 2), "input": w.permute(2, 0, 1), "sample": w.permute(0, 2, 1)}[major]
         torch.testing.assert_close(got[t], want, rtol=1e-12, atol=1e-12)
 
 

@@ -539,90 +539,74 @@ def _pretouch(t: torch.Tensor) -> None:
 
 def _forward_chunk(prep: _Prepared, rec: Record, x: torch.Tensor, targets, outs) -> None:
     """Forward chain for one chunk; writes ``Jᵀ [n, d_in, d_k]`` and the biases (from the
-    record's bias path) into ``outs``."""
-    W = prep.weights
-    L = prep.chain.n_hidden
-    n, d_in = x.shape
-    last = max(targets)
-    Jt = None            # [n, d_in, d_k]; None = identity
-    for k in range(1, min(last, L) + 1):
-        w, _ = W[k - 1]
-        s = rec.slopes[k - 1]
-        dst = outs[k][0] if k in outs else None         # write straight into the caller's buffer
-        if w is None:
-            Jt = torch.diag_embed(s) if Jt is None else Jt * s.unsqueeze(1)
-            if dst is not None:
-                dst.copy_(Jt)
-        elif Jt is None:
-            wt = prep.transposed(k - 1).unsqueeze(0)                          # [1, d_in, d_k]
-            Jt = torch.mul(wt, s.unsqueeze(1), out=dst) if dst is not None else wt * s.unsqueeze(1)
-        else:
-            flat = torch.mm(Jt.reshape(n * d_in, -1), w.t(),
-                            out=dst.view(n * d_in, -1) if dst is not None else None)
-            Jt = flat.view(n, d_in, -1).mul_(s.unsqueeze(1))
-        if k in outs:
-            outs[k][1].copy_(rec.biases[k - 1])
-    if L + 1 in outs:
-        w, _ = W[L]
-        ow, ob = outs[L + 1]
-        if w is None:
-            ow.copy_(Jt)
-        else:
-            torch.mm(Jt.reshape(n * d_in, -1), w.t(), out=ow.view(n * d_in, -1))
-        ob.copy_(rec.biases[L])
+    record's bias path) into ``outs`` ``{k: (weight, bias)}``."""
+    _forward_chunk_major(prep, rec, x, targets, "sample", {k: o[0] for k, o in outs.items()})
+    for k, (_, ob) in outs.items():
+        ob.copy_(rec.biases[k - 1])
 
 
-def _forward_chunk_major(prep: _Prepared, rec: Record, x: torch.Tensor, targets, major: str) -> dict:
-    """Forward chain for one chunk in the layout a Gram wants, weights only (no biases).
+def _forward_chunk_major(prep: _Prepared, rec: Record, x: torch.Tensor, targets, major: str,
+                         dst: dict | None = None) -> dict:
+    """Forward chain ``J_k = diag(s_k) W_k J_{k-1}`` for one chunk, weights only, in a chosen layout.
 
-    major ``"node"``: ``{k: J [M_k, n, d_in]}`` — each node's ``[n, d_in]`` SLT rows contiguous
-    (Σ_NODES), computed as ``J_k = (W_k J_{k-1}) ⊙ s_k``; major ``"input"``: ``{k: J [d_in, n, M_k]}``
-    — each input dimension's ``[n, M_k]`` slice contiguous (Σ_INPUTS), computed like
-    :func:`_forward_chunk` with the rows ordered (input, sample). Either way the Gram operand
-    needs no transposing copy. Buffers are reused across chunks (see :func:`_major_buffers`).
+    major ``"sample"``: ``{k: Jᵀ [n, d_in, M_k]}`` (what :func:`slt_layers` returns, transposed);
+    ``"node"``: ``{k: J [M_k, n, d_in]}`` — each node's ``[n, d_in]`` SLT rows contiguous (Σ_NODES);
+    ``"input"``: ``{k: J [d_in, n, M_k]}`` — each input dimension's ``[n, M_k]`` slice contiguous
+    (Σ_INPUTS). Each step is one tall multiply written straight in the layout, so no consumer
+    needs a transposing copy. dst: ``{k: buffer}`` to write layer k into (the caller's output);
+    the other layers go to scratch reused across chunks (see :func:`_major_buffers`).
     """
     W = prep.weights
     L = prep.chain.n_hidden
     n, d_in = x.shape
     last = max(targets)
-    bufs = _major_buffers(prep, last, n, d_in, major)
+    dst = dst or {}
+    bufs = {**_major_buffers(prep, last, n, d_in, major, skip=frozenset(dst)), **dst}
     node = major == "node"
+    # where the sample axis and the node axis sit in each layout, for the broadcasts below
+    scale = {"node": lambda s: s.t().unsqueeze(2), "input": lambda s: s.unsqueeze(0),
+             "sample": lambda s: s.unsqueeze(1)}[major]            # s_k [n, M_k] → over the layout
+    lift = (lambda m: m.unsqueeze(0)) if major == "sample" else (lambda m: m.unsqueeze(1))  # [F, M] → 3-d
 
-    def apply(w, J, dst):              # W_k applied to J_{k-1}, written into dst ([M_k, n, F] / [F, n, M_k])
+    def apply(w, J, out):              # W_k applied to J_{k-1}, written into out
         if node:
-            return torch.mm(w, J.reshape(J.shape[0], -1), out=dst.view(w.shape[0], -1)).view(dst.shape)
-        return torch.mm(J.reshape(-1, J.shape[2]), w.t(), out=dst.view(-1, w.shape[0])).view(dst.shape)
+            return torch.mm(w, J.reshape(J.shape[0], -1), out=out.view(w.shape[0], -1)).view(out.shape)
+        return torch.mm(J.reshape(-1, J.shape[2]), w.t(), out=out.view(-1, w.shape[0])).view(out.shape)
 
     out = {}
     J = None                                   # None = identity
     for k in range(1, min(last, L) + 1):
         w, _ = W[k - 1]
-        s = rec.slopes[k - 1]                  # [n, M_k]
-        sk = s.t().unsqueeze(2) if node else s.unsqueeze(0)      # [M_k, n, 1] / [1, n, M_k]
+        sk = scale(rec.slopes[k - 1])
         if w is None:                          # a nonlinearity straight after another (or the input)
-            eye = torch.eye(d_in, dtype=s.dtype, device=s.device).unsqueeze(1).expand(d_in, n, d_in)
-            J = torch.mul(eye if J is None else J, sk, out=bufs[k])
+            eye = torch.eye(d_in, dtype=sk.dtype, device=sk.device)
+            J = torch.mul(lift(eye) if J is None else J, sk, out=bufs[k])
         elif J is None:                        # first layer: diag(s_1) W_1, a broadcast
-            J = torch.mul((w if node else prep.transposed(k - 1)).unsqueeze(1), sk, out=bufs[k])
+            J = torch.mul(lift(w if node else prep.transposed(k - 1)), sk, out=bufs[k])
         else:
             J = apply(w, J, bufs[k]).mul_(sk)
         out[k] = J
     if L + 1 in targets:
         w, _ = W[L]
-        out[L + 1] = J if w is None else apply(w, J, bufs[L + 1])
+        if w is not None:
+            out[L + 1] = apply(w, J, bufs[L + 1])
+        else:                                  # the model ends with a nonlinearity: output = h_L
+            out[L + 1] = dst[L + 1].copy_(J) if L + 1 in dst else J
     return {k: v for k, v in out.items() if k in targets}
 
 
-def _major_buffers(prep: _Prepared, last: int, n: int, d_in: int, major: str) -> dict:
-    """Flat scratch per layer up to ``last``, sized for the largest chunk seen, viewed per chunk
-    (fresh buffers would page-fault on every chunk)."""
+def _major_buffers(prep: _Prepared, last: int, n: int, d_in: int, major: str, skip=frozenset()) -> dict:
+    """Flat scratch per layer up to ``last`` (but the ``skip``ped ones, which the caller provides),
+    sized for the largest chunk seen and viewed per chunk (fresh buffers would page-fault on
+    every chunk)."""
     L = prep.chain.n_hidden
-    widths = {k: prep.chain.layer_width("output" if k == L + 1 else k) for k in range(1, last + 1)}
+    widths = {k: prep.chain.layer_width("output" if k == L + 1 else k) for k in range(1, last + 1) if k not in skip}
+    key = (major, last, d_in, prep.dtype, skip)
     cached = getattr(prep, "_major_scratch", None)
-    if cached is None or cached[0] != (major, last, d_in, prep.dtype) or cached[1] < n:
+    if cached is None or cached[0] != key or cached[1] < n:
         flat = {k: torch.empty(w * n * d_in, dtype=prep.dtype, device=prep.device) for k, w in widths.items()}
-        prep._major_scratch = cached = ((major, last, d_in, prep.dtype), n, flat)
-    shape = (lambda w: (w, n, d_in)) if major == "node" else (lambda w: (d_in, n, w))
+        prep._major_scratch = cached = (key, n, flat)
+    shape = {"node": lambda w: (w, n, d_in), "input": lambda w: (d_in, n, w), "sample": lambda w: (n, d_in, w)}[major]
     return {k: cached[2][k][: w * n * d_in].view(shape(w)) for k, w in widths.items()}
 
 
