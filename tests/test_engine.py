@@ -231,7 +231,7 @@ def test_streamed_output_slt_matches_one_shot_with_and_without_reused_buffers(re
 def test_activations_whose_offset_is_skipped_reproduce_their_output_exactly(kind):
     # The record stores no offset for these (h = s ⊙ z exactly); check that bit for bit, and that
     # activations which need one (ReLU6's clamped top) still get it.
-    from slt_widgets.engine.slt import ZERO_OFFSET, _slope
+    from slt_widgets.engine.slt import ZERO_OFFSET, _slope, forward_record
     net = make_net(kind, dtype=torch.float32).eval()
     z = torch.randn(500, 16) * 3
     z[:5] = 0.0
@@ -241,6 +241,10 @@ def test_activations_whose_offset_is_skipped_reproduce_their_output_exactly(kind
         h = m(z).detach()
         assert torch.equal(_slope(m, z, h) * z, h)
     assert not isinstance(nn.ReLU6(), ZERO_OFFSET)
+    # In half precision LeakyReLU multiplies in float and rounds (h ≠ s·z by an ulp): the offset stays.
+    half = nn.Sequential(nn.Linear(12, 16), nn.LeakyReLU(0.1), nn.Linear(16, 5)).to(torch.bfloat16)
+    rec = forward_record(sw.engine.to_chain(half), (torch.randn(400, 12) * 3).to(torch.bfloat16))
+    assert rec.offsets[0] is not None and bool((rec.offsets[0] != 0).any())
     six = make_net("relu6", dtype=torch.float64).eval()
     x = torch.randn(50, 12, dtype=torch.float64) * 20
     for layer in (1, 3, "output"):

@@ -217,7 +217,10 @@ def _slope(act: nn.Module, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
 
 # Piecewise-linear activations through the origin: h = s ⊙ z exactly (their kernels compute
 # z or slope·z, the same float product), so the offset is zero and is not stored.
+# (LeakyReLU and PReLU only in float32/float64: in half precision their kernels multiply in float
+# and round, which can differ from s·z by an ulp.)
 ZERO_OFFSET = (nn.ReLU, nn.LeakyReLU, nn.PReLU)
+_FULL = (torch.float32, torch.float64)
 
 
 @dataclass
@@ -256,7 +259,8 @@ def forward_record(chain: Chain, x: torch.Tensor) -> Record:
                 h = m(z)
                 s = _slope(m, z, h)
                 slopes.append(s)
-                offsets.append(None if isinstance(m, ZERO_OFFSET) else h - s * z)
+                exact_zero = isinstance(m, nn.ReLU) or (isinstance(m, ZERO_OFFSET) and h.dtype in _FULL)
+                offsets.append(None if exact_zero else h - s * z)
                 hidden.append(h)
                 k += 1
             else:
