@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .slt import _forward_chunk_major, _is_chain, _prepare, resolve_layer, slt_layers
+from .slt import _forward_chunk_major, _is_chain, resolve_layer, slt_layers
 from .chain import eval_mode
 from .grams import GramSum, gram_operand
-from .streaming import iter_inputs
+from .streaming import _prepared_batches, iter_inputs
 
 __all__ = ["singular_spectrum", "auc_score", "node_spectra", "input_spectra", "NodeSpectra",
            "spectra_from_gram"]
@@ -113,21 +113,15 @@ def _gram_pass(model, data, layers, per: str, batch_size: int, chunk: int, dtype
     grams, counts, prep = {}, 0, None
     if not _is_chain(model):
         return _gram_pass_general(model, data, layers, per, batch_size, chunk, dtype, device, progress)
-    for xb in iter_inputs(data, batch_size, progress=progress, desc=f"{per} spectra"):
-        if prep is None:
-            prep, _ = _prepare(model, xb[:1], dtype, device)
-            L = prep.chain.n_hidden
-            targets = sorted({resolve_layer(prep.chain, l) for l in layers})
-        prep_x = xb.to(device=prep.device, dtype=prep.dtype)
-        n, d_in = prep_x.shape
+    for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, f"{per} spectra"):
+        targets = sorted({resolve_layer(prep.chain, l) for l in layers})
         with eval_mode(model):
-            for s, e, rec in prep.records(prep_x, chunk, biases=False):
-                xc = prep_x[s:e]
-                for t, a in _forward_chunk_major(prep, rec, xc, targets, per).items():   # [M, c, F] / [F, c, M]
+            for s, e, rec in prep.records(xb, chunk, biases=False):
+                for t, a in _forward_chunk_major(prep, rec, xb[s:e], targets, per).items():   # [M, c, F] / [F, c, M]
                     if t not in grams:
                         grams[t] = GramSum(a.shape[0], a.shape[2])
                     grams[t].add(a)
-        counts += n
+        counts += len(xb)
     if prep is None:
         raise ValueError("node_spectra got no data (an empty dataset or iterator)")
     L = prep.chain.n_hidden

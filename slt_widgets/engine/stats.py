@@ -287,7 +287,7 @@ class SLTGrams:
         return GramSum.nbytes_for(r, side)
 
     def __getstate__(self):          # ship only the float64 totals (Dask partitions)
-        self._sum.release()
+        self.release()
         state = dict(self.__dict__)
         state["_index_t"] = None
         return state
@@ -308,6 +308,11 @@ class SLTGrams:
         rows = self._rows(j.device)
         self._sum.add(j if rows is None else torch.index_select(j, 0, rows))
         self.n += j.shape[1]
+        return self
+
+    def release(self) -> "SLTGrams":
+        """Fold and free the float32 batch sums (before the spectra are taken, or shipping)."""
+        self._sum.release()
         return self
 
     def flush(self) -> "SLTGrams":
@@ -618,7 +623,7 @@ def streaming_slt_spectra(model, data, layers=None, *, per: str = "node", groups
             for k, v in part.items():
                 acc[k] = v if k not in acc else acc[k].merge(v)
         for a in acc.values():          # free the float32 batch sums before the spectra are taken
-            a._sum.release()
+            a.release()
         if g_all is not None and start != len(g_all):
             raise SLTInputError(f"groups has {len(g_all)} entries but the data has {start} samples")
         for (gi, l, _), a in sorted(acc.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2])):
