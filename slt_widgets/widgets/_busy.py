@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 import ipywidgets as W
 
+from ._html import text
+
 __all__ = ["BusyIndicator", "ErrorArea", "guarded", "single_blas"]
 
 
@@ -40,7 +42,7 @@ class BusyIndicator(W.HTML):
         self._depth += 1
         if self._depth == 1:
             self.count += 1
-            self.value = f"<span class='slt-spinner'>⏳</span> {message}"
+            self.value = f"<span class='slt-spinner'>⏳</span> {text(message)}"
             self.layout.visibility = "visible"
         try:
             yield self

@@ -15,6 +15,7 @@ import ipywidgets as W
 import numpy as np
 import traitlets as T
 
+from ._html import text
 from ._static_png import CLUSTER_COLORS
 
 __all__ = ["EmbeddingView"]
@@ -130,7 +131,7 @@ class EmbeddingView(W.VBox):
         shown = [i for i in range(k) if counts[i]]
         rest = shown[LEGEND_MAX:]                # many small outlier clusters: summarise them
         items = [f"<span style='display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;"
-                 f"background:{CLUSTER_COLORS[i % len(CLUSTER_COLORS)]}'></span>{self.names[i]} ({counts[i]})"
+                 f"background:{CLUSTER_COLORS[i % len(CLUSTER_COLORS)]}'></span>{text(self.names[i])} ({counts[i]})"
                  for i in shown[:LEGEND_MAX]]
         if rest:
             items.append(f"<span style='margin-left:8px;color:#666'>+ {len(rest)} small clusters "

@@ -15,6 +15,7 @@ import traitlets as T
 
 from ..engine import SLTCache, to_chain
 from ._busy import BusyIndicator, ErrorArea, guarded, single_blas
+from ._html import text
 from ._class_view import (ClassView, build_class_view, class_samples, default_cut, default_node, layer_shapes, leaves_for_cut, embed_points,
                           layer_key, layer_label, nearest_to_centroid, wav_bytes)
 from .cluster_tree import ClusterTree
@@ -463,7 +464,7 @@ class Explorer(W.VBox):
             pass                                            # the brush already marks its points
         else:
             self.embedding.highlight(None if s.cluster is None else pos)
-        self.status.value = (f"<small>{v.note}. Showing {self._cluster_text(s)}: <b>{s.n}</b> {self._unit}; "
+        self.status.value = (f"<small>{text(v.note)}. Showing {text(self._cluster_text(s))}: <b>{s.n}</b> {self._unit}; "
                              f"{self.tree.n_clusters} clusters at cut {s.cut:.3g}.</small>")
 
     # ================================================================== callbacks

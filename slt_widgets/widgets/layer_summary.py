@@ -1,13 +1,12 @@
 """`LayerSummary` (Fig. 2/3/7): how the spectra and their AUC change from layer to layer."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 import numpy as np
 
 from ..analysis import layer_spectra
 from ._busy import BusyIndicator, ErrorArea
+from ._html import text
 from ._class_view import layer_label
 from .spectrum_view import SpectrumView
 
@@ -59,7 +58,7 @@ class LayerSummary(W.VBox):
             return "–" if not np.isfinite(v) else format(v, fmt)
 
         rows = "".join(
-            f"<tr><td>{html.escape(n)}</td><td>{f(r.accuracy[i] * 100, '.1f')}</td><td>{f(r.evr_auc[i], '.2f')}</td>"
+            f"<tr><td>{text(n)}</td><td>{f(r.accuracy[i] * 100, '.1f')}</td><td>{f(r.evr_auc[i], '.2f')}</td>"
             f"<td>{f(r.within_auc[i], '.2f')}</td><td>{f(r.node_auc[i], '.2f')}</td><td>{int(r.n_dead[i])}</td></tr>"
             for i, n in enumerate(self.layer_names))
         head = ("<tr><th>layer</th><th>LDA acc. %</th><th>EVR AUC</th><th>within AUC</th><th>node SLT AUC</th>"

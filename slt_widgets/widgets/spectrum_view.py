@@ -6,7 +6,6 @@ spectrum's AUC. One spectrum can be *highlighted* (drawn thick on top) and one c
 """
 from __future__ import annotations
 
-import html
 from typing import Mapping
 
 import bqplot as bq
@@ -14,6 +13,7 @@ import ipywidgets as W
 import numpy as np
 
 from ..engine import auc_score
+from ._html import text
 
 __all__ = ["SpectrumView", "normalised_spectrum"]
 
@@ -165,7 +165,7 @@ class SpectrumView(W.VBox):
         for k in order:
             w = 4 if k == self.highlight else 2
             rows.append(f"<div><span style='display:inline-block;width:18px;height:{w}px;background:{self.colors[k]};"
-                        f"vertical-align:middle;margin-right:6px'></span>{html.escape(self.label(k))}</div>")
+                        f"vertical-align:middle;margin-right:6px'></span>{text(self.label(k))}</div>")
         return f"<div style='font-size:11px;line-height:1.5'>{''.join(rows)}</div>"
 
     def label(self, name: str) -> str:
