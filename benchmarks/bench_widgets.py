@@ -158,14 +158,15 @@ def build_data(workdir: Path) -> tuple[Path, Path, str]:
         desc = (f"synthetic 40-class 23×11 frames (N={len(y)}, largest classes 5000/4000/3000), 5×256 ReLU MLP "
                 f"trained {time.time() - t0:.0f} s, accuracy {acc:.3f} (demo not available: {type(err).__name__})")
     mp, dp = workdir / "model.pt", workdir / "data.npz"
-    torch.save(model, mp)
+    from slt_widgets.models import save_checkpoint
+    save_checkpoint(mp, model, ds.class_names, ds.feature_shape)
     ds.save(dp)
     return mp, dp, desc
 
 
 def notebook(path: Path, model_path: Path, data_path: Path, first: str, max_samples: int) -> None:
-    src = ("import torch, slt_widgets\n"
-           f"model = torch.load({str(model_path)!r}, weights_only=False)\n"
+    src = ("import slt_widgets, slt_widgets.models\n"
+           f"model, _info = slt_widgets.models.load_checkpoint({str(model_path)!r})\n"
            f"dataset = slt_widgets.FrameDataset.load({str(data_path)!r})\n"
            f"explorer = slt_widgets.Explorer(model, dataset, cls={first!r}, max_samples={max_samples})\n"
            "explorer")

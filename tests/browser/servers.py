@@ -61,12 +61,13 @@ for _ in range(120):
     opt.zero_grad()
     nn.functional.cross_entropy(model(x), y).backward()
     opt.step()
-torch.save(model, OUT)
+from slt_widgets.models import save_checkpoint
+save_checkpoint(OUT, model.eval(), ds.class_names, ds.feature_shape)
 """
 
 
 def train_model(path: Path) -> Path:
-    """Train the small digits MLP the notebooks load (a few seconds), saved with ``torch.save``."""
+    """Train the small digits MLP the notebooks load (a few seconds), saved with ``save_checkpoint``."""
     code = MODEL_SCRIPT.replace("OUT", repr(str(path)))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=kernel_env(), timeout=300)
     return path
@@ -76,9 +77,9 @@ def explorer_notebook(path: Path, model_path: Path, cls: str = "3", extra: str =
     """Write a notebook (with kernelspec metadata) that builds ``explorer`` for the digits MLP and
     displays it (or runs ``extra``, which then does the displaying)."""
     src = (
-        "import torch, slt_widgets\n"
+        "import torch, slt_widgets, slt_widgets.models\n"
         "from slt_widgets.datasets import load_digits_dataset\n"
-        f"model = torch.load({str(model_path)!r}, weights_only=False)\n"
+        f"model, _info = slt_widgets.models.load_checkpoint({str(model_path)!r})\n"
         "dataset = load_digits_dataset('all')\n"
         f"explorer = slt_widgets.Explorer(model, dataset, cls={cls!r})\n"
         + (extra or "explorer"))
