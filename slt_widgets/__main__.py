@@ -11,6 +11,8 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
+from ._cli import OneLineParser, run_guarded
+
 __all__ = ["main", "build_parser"]
 
 EXPLORE_TEXT = """\
@@ -82,8 +84,8 @@ def _reproduce(args) -> int:
             return 1
         raise
     if hasattr(mod, "add_arguments") and hasattr(mod, "run_cli"):
-        parser = argparse.ArgumentParser(prog="python -m slt_widgets reproduce", description=mod.__doc__,
-                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser = OneLineParser(prog="python -m slt_widgets reproduce", description=mod.__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(parser)
         return int(mod.run_cli(parser.parse_args(args.rest)) or 0)
     return int(mod.main(args.rest) or 0)
@@ -97,7 +99,7 @@ def _train_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``python -m slt_widgets`` (subcommands in ``.dest == "command"``)."""
     from .demo import DEMO_NAMES, DEMO_SPLITS
-    p = argparse.ArgumentParser(prog="python -m slt_widgets",
+    p = OneLineParser(prog="python -m slt_widgets",
                                 description="See what a multilayer perceptron does to its inputs: exact "
                                             "sample-dependent linear transforms (Nagamine & Mesgarani, ICML 2017).")
     from . import __version__
@@ -126,9 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m slt_widgets`` and the ``slt-widgets`` console script."""
+    """Entry point of ``python -m slt_widgets`` and the ``slt-widgets`` console script.
+
+    Errors come out as one line on stderr with exit status 1 (2 for a bad option), no traceback."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    return int(args.func(args) or 0)
+    prog = "python -m slt_widgets" + (f" {args.command}" if getattr(args, "command", None) else "")
+    return run_guarded(args.func, args, prog)
 
 
 if __name__ == "__main__":

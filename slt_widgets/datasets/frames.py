@@ -19,6 +19,8 @@ import zipfile
 
 import numpy as np
 
+from .._files import atomic_open
+
 __all__ = ["FrameDataset", "splice"]
 
 
@@ -229,7 +231,8 @@ class FrameDataset:
     def save(self, path) -> None:
         """Write a compressed ``.npz`` (spliced storage stays unspliced float16).
 
-        Written to a temporary file first and renamed, so a failure never leaves half a file.
+        Written to a fresh temporary file in the target folder and renamed (``os.replace``), so a
+        failure never leaves half a file and a symlink planted at ``path`` is replaced, not followed.
         """
         path = Path(path)
         arrays = {"labels": self.labels.astype(np.int16 if self.n_classes < 32000 else np.int64),
@@ -250,9 +253,8 @@ class FrameDataset:
         if self._audio is not None:
             arrays.update(audio=self._audio.astype(np.int16), audio_offsets=self._audio_offsets.astype(np.int64),
                           audio_rate=np.array(self.audio_rate))
-        tmp = path.with_name(path.name + ".partial.npz")
-        np.savez_compressed(tmp, **arrays)
-        tmp.replace(path)
+        with atomic_open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)
 
     @classmethod
     def load(cls, path) -> "FrameDataset":

@@ -8,10 +8,8 @@ so a malicious pickle is rejected before it can run.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._files import atomic_open
 from .mlp import mlp_from_spec, spec_of
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "FORMAT"]
@@ -71,19 +70,8 @@ def save_checkpoint(path, model: nn.Module, class_names: Sequence[str], feature_
     payload = {"format": FORMAT, "spec": spec, "state_dict": state, "class_names": names,
                "feature_shape": shape, "meta": _plain(meta or {}), "stored_dtype": str(dtype).replace("torch.", "")}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes 0600; package data must stay readable to all
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:        # mkstemp + os.replace: never half a file, never through a link
+        torch.save(payload, f)
     return path
 
 

@@ -58,9 +58,13 @@ def _train_on(corpus_dir: Path, spec_model, seed: int, epochs: int, max_seconds:
     from ..models import load_checkpoint, mlp_from_spec, save_checkpoint, spec_of, train
     dv, ev = (FrameDataset.load(corpus_dir / f"{s}.npz") for s in ("dev", "eval"))
     spec = spec_of(spec_model)
-    if cache is not None and cache.is_file():
-        m, info = load_checkpoint(cache)
-        if info["spec"] == spec and info["meta"].get("corpus") == str(Path(corpus_dir).resolve()):
+    if cache is not None and cache.is_file() and not cache.is_symlink():
+        from ..models import CheckpointError
+        try:
+            m, info = load_checkpoint(cache)
+        except CheckpointError:          # a damaged cache entry is trained again and overwritten
+            info = None
+        if info and info["spec"] == spec and info["meta"].get("corpus") == str(Path(corpus_dir).resolve()):
             return m, dv, ev
     tr = FrameDataset.load(corpus_dir / "train.npz")
     torch.manual_seed(seed)

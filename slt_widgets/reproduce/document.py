@@ -4,6 +4,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from .._files import atomic_open, atomic_write_text
+
 __all__ = ["Document"]
 
 
@@ -75,12 +77,12 @@ class Document:
     def write(self, out_dir) -> tuple[Path, Path]:
         out_dir = Path(out_dir)
         md, ht = out_dir / "report.md", out_dir / "report.html"
-        md.write_text(self.markdown(), encoding="utf-8")
+        atomic_write_text(md, self.markdown())
         import csv
         for name, (_, header, rows) in self.csv_tables.items():
-            with open(out_dir / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+            with atomic_open(out_dir / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
                 csv.writer(f).writerows([header] + rows)
-        ht.write_text(self.html(), encoding="utf-8")
+        atomic_write_text(ht, self.html())
         return md, ht
 
 

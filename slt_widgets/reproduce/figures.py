@@ -9,6 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .._files import atomic_open  # noqa: E402
+
 __all__ = ["save", "layer_label", "template_image", "plt", "set_origin"]
 
 # Speech templates put band 0 (lowest frequency) at the bottom; images keep row 0 on top.
@@ -25,7 +27,8 @@ def layer_label(l) -> str:
 
 
 def save(fig, out: Path, name: str) -> str:
-    fig.savefig(out / name, dpi=80, bbox_inches="tight")
+    with atomic_open(Path(out) / name, "wb") as f:
+        fig.savefig(f, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
     return name
 

@@ -52,12 +52,31 @@ def train_toy_mlp(train_ds, hidden=(32, 32, 32, 32), steps: int = 300, lr: float
 
 def limit_frames(ds, max_frames: int | None, seed: int, notes: list | None = None):
     """``ds`` subsampled to ``max_frames`` samples (seeded, order kept), noting it in ``notes``."""
+    if max_frames is not None and (isinstance(max_frames, bool) or int(max_frames) != max_frames or max_frames < 1):
+        raise ValueError(f"max_frames must be a whole number ≥ 1 (or None for all frames), got {max_frames!r}")
     if ds is None or max_frames is None or len(ds) <= max_frames:
         return ds
     idx = np.sort(np.random.default_rng(seed).choice(len(ds), size=int(max_frames), replace=False))
     if notes is not None:
         notes.append(f"{ds.name}: {max_frames} of {len(ds)} frames drawn at random (seed {seed}).")
     return ds.subset(idx)
+
+
+def check_split_matches(ds, info: dict, flag: str, checkpoint) -> None:
+    """Refuse a split whose classes or feature layout differ from the checkpoint's: its labels
+    would be read against another class list and every accuracy and claim would be wrong."""
+    names, shape = tuple(info["class_names"]), tuple(info["feature_shape"])
+    if tuple(ds.class_names) != names:
+        only_ds = [c for c in ds.class_names if c not in names][:5]
+        only_ck = [c for c in names if c not in ds.class_names][:5]
+        diff = (f"only in the data: {only_ds}; only in the checkpoint: {only_ck}" if only_ds or only_ck
+                else "same names in another order")
+        raise ValueError(f"{flag} {ds.name!r} has {len(ds.class_names)} classes that differ from the "
+                         f"{len(names)} of checkpoint {checkpoint} ({diff}); give the splits the network was "
+                         "trained for")
+    if ds.n_features != int(np.prod(shape)):
+        raise ValueError(f"{flag} {ds.name!r} has {ds.n_features} features per sample but checkpoint {checkpoint} "
+                         f"takes {int(np.prod(shape))} ({shape}); give the splits the network was trained for")
 
 
 def _digits(seed: int) -> Source:
@@ -80,10 +99,13 @@ def resolve_sources(args) -> list[Source]:
         if not (args.dev and args.eval):
             raise SystemExit("--checkpoint needs --dev PATH and --eval PATH (FrameDataset .npz files)")
         model, info = load_checkpoint(args.checkpoint)
-        xe = FrameDataset.load(args.xeng) if getattr(args, "xeng", None) else None
+        splits = {"--dev": FrameDataset.load(args.dev), "--eval": FrameDataset.load(args.eval)}
+        if getattr(args, "xeng", None):
+            splits["--xeng"] = FrameDataset.load(args.xeng)
+        for flag, ds in splits.items():
+            check_split_matches(ds, info, flag, args.checkpoint)
         from pathlib import Path
-        src = [Source(Path(args.checkpoint).stem, model,
-                      FrameDataset.load(args.dev), FrameDataset.load(args.eval), xe)]
+        src = [Source(Path(args.checkpoint).stem, model, splits["--dev"], splits["--eval"], splits.get("--xeng"))]
     elif args.digits:
         src = [_digits(seed)]
     else:

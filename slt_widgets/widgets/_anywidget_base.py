@@ -12,6 +12,8 @@ from pathlib import Path
 import anywidget
 import traitlets
 
+from .._files import atomic_write_bytes
+
 __all__ = ["STATIC", "bundle_esm", "SLTAnyWidget"]
 
 STATIC = Path(__file__).parent / "static"
@@ -97,7 +99,7 @@ class SLTAnyWidget(anywidget.AnyWidget):
         data = buf.getvalue()
         if path is None:
             return data
-        Path(path).write_bytes(data)
+        atomic_write_bytes(path, data)
         return Path(path)
 
     def _repr_mimebundle_(self, **kwargs):

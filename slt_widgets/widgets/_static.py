@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._files import atomic_open
+
 __all__ = ["save_axes_png", "render_png_bytes"]
 
 
@@ -20,7 +22,8 @@ def save_axes_png(render, path, figsize=(5, 3.6), dpi: int = 120) -> str:
     ax = fig.add_subplot(111)
     render(ax)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png")
     return str(path)
 
 

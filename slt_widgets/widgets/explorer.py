@@ -15,6 +15,7 @@ import traitlets as T
 
 from ..engine import SLTCache, to_chain
 from ._busy import BusyIndicator, ErrorArea, guarded, single_blas
+from .._files import atomic_open
 from ._html import text
 from ._class_view import (ClassView, build_class_view, class_samples, default_cut, default_node, layer_shapes, leaves_for_cut, embed_points,
                           layer_key, layer_label, nearest_to_centroid, wav_bytes)
@@ -283,7 +284,8 @@ class Explorer(W.VBox):
             ax.imshow(mpimg.imread(io.BytesIO(imgs[key]), format="png"))
             ax.set_axis_off()
         fig.tight_layout()
-        fig.savefig(path)
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png")
         return str(path)
 
     # ================================================================== computation

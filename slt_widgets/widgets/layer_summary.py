@@ -6,6 +6,7 @@ import numpy as np
 
 from ..analysis import layer_spectra
 from ._busy import BusyIndicator, ErrorArea
+from .._files import atomic_open
 from ._html import text
 from ._class_view import layer_label
 from .spectrum_view import SpectrumView
@@ -91,5 +92,6 @@ class LayerSummary(W.VBox):
         ax.table(cellText=cells, colLabels=["layer", "LDA acc. %", "EVR AUC", "within AUC", "node SLT AUC",
                                             "dead nodes"], loc="center")
         fig.tight_layout()
-        fig.savefig(path)
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png")
         return str(path)
