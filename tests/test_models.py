@@ -252,3 +252,99 @@ def test_pickle_payload_is_refused_never_executed(tmp_path, how):
     if how == "torch_save":
         assert "io.open" in str(err.value)        # names what it would have called
     assert not marker.exists()
+
+
+# ------------------------------------------------------------------ hostile / careless checkpoints (issue 15)
+def _tamper(tmp_path, name, **changes):
+    """A real checkpoint with payload fields changed (its digest dropped, as a hand edit would)."""
+    m = mlp(6, (4,), 3)
+    save_checkpoint(tmp_path / "src.pt", m, "abc", (2, 3))
+    payload = torch.load(tmp_path / "src.pt", weights_only=True)
+    payload.pop("sha256", None)
+    for k, v in changes.items():
+        if callable(v):
+            v(payload)
+        else:
+            payload[k] = v
+    torch.save(payload, tmp_path / name)
+    return tmp_path / name
+
+
+def _poison(value):
+    def f(p):
+        p["state_dict"]["0.weight"][1, 2] = value
+    return f
+
+
+@pytest.mark.parametrize("name, changes, words", [
+    ("names.pt", {"class_names": ["a", "b"]}, "2 class names for a model with d_out=3"),
+    ("dupnames.pt", {"class_names": ["a", "b", "a"]}, "class names repeat (['a'])"),
+    ("shape.pt", {"feature_shape": [5]}, "feature_shape [5] does not multiply to d_in=6"),
+    ("negshape.pt", {"feature_shape": [-2, -3]}, "feature_shape [-2, -3]"),
+    ("nan.pt", {"nan": _poison(float("nan"))}, "0.weight holds NaN or inf"),
+    ("inf.pt", {"inf": _poison(float("inf"))}, "0.weight holds NaN or inf"),
+    ("lie.pt", {"spec": {"d_in": 12000, "hidden": [12000], "d_out": 3}}, "0.weight is (4, 6) but the spec says (12000, 12000)"),
+    ("boolspec.pt", {"spec": {"d_in": True, "hidden": [4], "d_out": 3}}, "spec widths must be positive ints"),
+    ("meta.pt", {"meta": [1, 2]}, "meta is a list, not a dict"),
+])
+def test_checkpoint_fields_are_checked_against_each_other(tmp_path, name, changes, words):
+    path = _tamper(tmp_path, name, **changes)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert words in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_spec_lie_is_refused_before_any_module_is_built(tmp_path, monkeypatch):
+    import slt_widgets.models.checkpoint as ck
+    path = _tamper(tmp_path, "lie.pt", spec={"d_in": 40000, "hidden": [40000], "d_out": 3})
+
+    def never(spec):
+        raise AssertionError(f"built modules for {spec}")
+    monkeypatch.setattr(ck, "mlp_from_spec", never)
+    with pytest.raises(CheckpointError, match="spec says"):
+        load_checkpoint(path)
+
+
+def test_a_changed_byte_anywhere_in_a_checkpoint_is_noticed(tmp_path):
+    m = mlp(6, (4,), 3)
+    p = save_checkpoint(tmp_path / "m.pt", m, "abc", (2, 3), meta={"acc": 0.5})
+    payload = torch.load(p, weights_only=True)
+    for edit in (lambda q: q["state_dict"]["0.weight"].mul_(1.0001), lambda q: q["meta"].update(acc=0.9),
+                 lambda q: q.update(class_names=["a", "c", "b"])):
+        q = {**payload, "state_dict": {k: v.clone() for k, v in payload["state_dict"].items()},
+             "meta": dict(payload["meta"])}
+        edit(q)
+        torch.save(q, tmp_path / "edited.pt")
+        with pytest.raises(CheckpointError, match="do not match the SHA-256"):
+            load_checkpoint(tmp_path / "edited.pt")
+    assert load_checkpoint(p)[1]["meta"] == {"acc": 0.5}
+
+
+def test_save_refuses_what_would_load_wrong(tmp_path):
+    m = mlp(6, (4,), 3)
+    with torch.no_grad():
+        m[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="weight '0.weight' holds NaN or inf"):
+        save_checkpoint(tmp_path / "x.pt", m, "abc", (6,))
+    with torch.no_grad():
+        m[0].weight[0, 0] = 1e6
+    with pytest.raises(ValueError, match="beyond float16's range"):
+        save_checkpoint(tmp_path / "x.pt", m, "abc", (6,), half=True)
+    with pytest.raises(ValueError, match=r"class names must be unique; \['a'\]"):
+        save_checkpoint(tmp_path / "x.pt", m, "aba", (6,))
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_meta_with_tuple_keys_cycles_or_objects_names_the_entry(tmp_path):
+    m = mlp(6, (4,), 3)
+    cyc = {"a": []}
+    cyc["a"].append(cyc)
+    cases = [({(1, 2): "x"}, r"meta has the key \(1, 2\) \(tuple\); checkpoint meta keys must be strings"),
+             ({"h": {3: 1}}, r"meta\['h'\] has the key 3 \(int\)"),
+             (cyc, r"meta\['a'\]\[0\] contains itself \(a cycle\)"),
+             ({"f": [1, object()]}, r"meta\['f'\]\[1\] holds a object")]
+    for meta, pattern in cases:
+        with pytest.raises(TypeError, match=pattern):
+            save_checkpoint(tmp_path / "x.pt", m, "abc", (6,), meta=meta)
+    p = save_checkpoint(tmp_path / "x.pt", m, "abc", (6,), meta={"t": (1, 2), "s": {3, 1}, "n": np.float32(0.5)})
+    assert load_checkpoint(p)[1]["meta"] == {"t": [1, 2], "s": [1, 3], "n": 0.5}

@@ -8,7 +8,6 @@ and leave the pointed-at file byte for byte as it was.
 """
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 

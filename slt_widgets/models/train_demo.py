@@ -259,9 +259,8 @@ def run(args) -> dict:
                      "dev/eval voices never occur in training."}
 
     # package data: checkpoints first, then the splits cut to the remaining budget
-    stage = out / ".staging"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
+    from .._files import make_private_dir
+    stage = make_private_dir(out, ".staging-")      # unguessable: a planted symlink is never written through
     for name, (model, plan, hist) in nets.items():
         meta = {"name": name, "table1": rows[name], "features": FEATURES, "history": {
             key: hist[key] for key in ("train_loss", "train_acc", "dev_loss", "dev_acc", "lr")},

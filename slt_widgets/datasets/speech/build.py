@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import platform
 import shutil
 import sys
@@ -236,10 +235,8 @@ def build_speech_corpus(out_dir, n_utterances: int = 5000, seed: int = 0, config
         "build_seconds": round(time.perf_counter() - t0, 2), "render_seconds": round(t_render, 2)}
 
     out.mkdir(parents=True, exist_ok=True)
-    stage = out / f".staging-{os.getpid()}"
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir()
+    from ..._files import make_private_dir
+    stage = make_private_dir(out, ".staging-")      # unguessable: a planted symlink is never written through
     try:
         for split, ds in datasets.items():
             _save_split(ds, stage / f"{split}.npz")
