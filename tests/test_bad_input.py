@@ -371,6 +371,11 @@ EXPLORER_CASES = [
     ("node-type", dict(node="a"), ValueError, "node must be an int"),
     ("cluster", dict(cluster=500), ValueError, "cluster must be in"),
     ("cluster-type", dict(cluster=1.5), TypeError, "cluster must be None or an int"),
+    # issue 15: a bool is not an int here (True would silently mean node 1 / cluster 1 / class 1)
+    ("node-bool", dict(node=True), ValueError, "node must be an int"),
+    ("cluster-bool", dict(cluster=True), TypeError, "cluster must be None or an int"),
+    ("class-bool", dict(cls=True), TypeError, "is a bool"),
+    ("class-float", dict(cls=3.0), TypeError, r"name \(str\) or an int"),
 ]
 
 

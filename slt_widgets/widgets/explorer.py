@@ -210,11 +210,12 @@ class Explorer(W.VBox):
         lay = layer_key(self.chain, layer) if layer is not None else cur.layer
         if node is not None:
             width = self.chain.layer_width(lay)
-            if not isinstance(node, (int, np.integer)) or not 0 <= int(node) < width:
+            if isinstance(node, (bool, np.bool_)) or not isinstance(node, (int, np.integer)) or not 0 <= int(node) < width:
                 raise ValueError(f"node must be an int in 0..{width - 1} for layer {layer_label(lay)}, got {node!r}")
         elif cls is None and layer is None or (c == self._view.cls and lay == self._view.layer):
             node = self._view.node
-        if cluster is not None and cluster != "brush" and not isinstance(cluster, (int, np.integer)):
+        if cluster is not None and cluster != "brush" and (isinstance(cluster, (bool, np.bool_))
+                                                           or not isinstance(cluster, (int, np.integer))):
             raise TypeError(f"cluster must be None or an int cluster id, got {type(cluster).__name__}")
         if cluster == "brush" and (self._brush_positions is None or node is not None and node != self._view.node
                                    or cls is not None or layer is not None):
