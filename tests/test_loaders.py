@@ -326,3 +326,168 @@ def test_load_textgrid(tmp_path, fmt):
     assert np.corrcoef(f1.ravel(), f2.ravel())[0, 1] > 0.95
     with pytest.raises(KeyError, match="tiers"):
         load_textgrid([(tmp_path / "a.TextGrid", tmp_path / "a.wav")], tier="nope", progress=False)
+
+
+# ------------------------------------------------------------------ hostile / careless corpora (issue 15)
+def _timit_with_phn(tmp_path, rows):
+    w = write_timit(tmp_path)
+    (tmp_path / "TRAIN" / "DR1" / "FAKE0" / "SX1.PHN").write_text("".join(f"{a} {b} {p}\n" for a, b, p in rows))
+    return w
+
+
+def _labels(ds):
+    return [ds.class_names[i] for i in ds.labels]
+
+
+def test_out_of_order_phn_lines_label_every_frame_as_in_order(tmp_path):
+    _timit_with_phn(tmp_path, PHN)
+    want = _labels(load_timit(tmp_path, progress=False))
+    shuffled = [PHN[i] for i in (3, 0, 6, 2, 5, 1, 4)]
+    _timit_with_phn(tmp_path / "b", shuffled)
+    assert _labels(load_timit(tmp_path / "b", progress=False)) == want      # main mislabelled ~30 % here
+
+
+@pytest.mark.parametrize("rows, words", [
+    ([(0, 4000, "h#"), (3000, 8000, "ix"), (8000, 12832, "s")], "line 1 (0.0000–0.2500 s, 'h#') and line 2 "
+                                                                   "(0.1875–0.5000 s, 'ix') overlap"),
+    ([(0, 4000, "h#"), (8000, 4000, "ix")], "line 2 ends before it starts (0.5000 s → 0.2500 s)"),
+    ([(0, 4000, "h#"), (4000, 40000, "ix")], "line 2 ends at 2.500 s, past the end of the audio"),
+])
+def test_phn_segments_that_would_mislabel_frames_are_refused(tmp_path, rows, words):
+    _timit_with_phn(tmp_path, rows)
+    with pytest.raises(CorpusFormatError) as e:
+        load_timit(tmp_path, progress=False)
+    assert words in str(e.value) and "SX1.PHN" in str(e.value)
+
+
+def _textgrid_pair(tmp_path, intervals, fmt=long_textgrid):
+    wavfile.write(tmp_path / "a.wav", RATE, synth_wave(seed=1))
+    (tmp_path / "a.TextGrid").write_text(fmt([("words", WORDS), ("phones", intervals)]))
+    return [(tmp_path / "a.TextGrid", tmp_path / "a.wav")]
+
+
+def test_out_of_order_textgrid_intervals_label_as_in_order(tmp_path):
+    want = _labels(load_textgrid(_textgrid_pair(tmp_path, INTERVALS), progress=False))
+    (tmp_path / "b").mkdir()
+    got = load_textgrid(_textgrid_pair(tmp_path / "b", INTERVALS[::-1], short_textgrid), progress=False)
+    assert _labels(got) == want
+
+
+@pytest.mark.parametrize("intervals, words", [
+    ([(0.0, 0.3, ""), (0.25, 0.8, "HH")], "overlap"),
+    ([(0.0, 0.25, ""), (0.5, 0.3, "HH")], "interval 2 of tier 'phones' ends before it starts"),
+    ([(0.0, 0.25, ""), (0.25, 3.0, "HH")], "ends at 3.000 s, past the end of the audio"),
+])
+def test_textgrid_intervals_that_would_mislabel_frames_are_refused(tmp_path, intervals, words):
+    with pytest.raises(CorpusFormatError) as e:
+        load_textgrid(_textgrid_pair(tmp_path, intervals), progress=False)
+    assert words in str(e.value) and "a.TextGrid" in str(e.value)
+
+
+@pytest.mark.parametrize("loader", ["kaldi", "timit", "textgrid"])
+@pytest.mark.parametrize("context", [-1, 2.5, True])
+def test_every_loader_refuses_a_bad_context(tmp_path, kaldi_files, loader, context):
+    call = {"kaldi": lambda: load_kaldi(kaldi_files["scp"], kaldi_files["ali"], context=context),
+            "timit": lambda: (write_timit(tmp_path / "t"), load_timit(tmp_path / "t", context=context,
+                                                                      progress=False)),
+            "textgrid": lambda: load_textgrid(_textgrid_pair(tmp_path, INTERVALS), context=context,
+                                              progress=False)}[loader]
+    with pytest.raises(ValueError, match="context must be a whole number of frames ≥ 0"):
+        call()
+
+
+def test_scp_with_a_duplicate_utterance_is_refused(kaldi_files):
+    scp = kaldi_files["scp"]
+    first = scp.read_text().splitlines()[0]
+    scp.write_text(scp.read_text() + first + "\n")
+    with pytest.raises(CorpusFormatError, match=r"feats.scp:3: utterance 'spk1_u1' appears twice \(first on line 1\)"):
+        read_kaldi_matrices(scp)
+    ali = kaldi_files["ali"]
+    ali.write_text(ali.read_text() + ali.read_text().splitlines()[0] + "\n")
+    with pytest.raises(CorpusFormatError, match="ali.txt:4: utterance 'spk1_u1' appears twice"):
+        load_kaldi(kaldi_files["ark"], ali)
+
+
+@pytest.mark.parametrize("dims, words", [((-3, 4), "negative size [-3, 4]"),
+                                         ((2 ** 31 - 1, 2 ** 31 - 1), "but only 0 bytes follow"),
+                                         ((100000, 4000), "1600000000 bytes) but only 0 bytes follow")])
+def test_ark_headers_with_impossible_sizes_are_refused_without_reading(tmp_path, dims, words):
+    ark = tmp_path / "bad.ark"
+    ark.write_bytes(b"utt1 \x00BFM \x04" + struct.pack("<i", dims[0]) + b"\x04" + struct.pack("<i", dims[1]))
+    with pytest.raises(CorpusFormatError) as e:
+        read_kaldi_matrices(ark)
+    assert words in str(e.value) and "utt1" in str(e.value)
+
+
+def test_kaldi_odd_files_get_errors_that_name_them(tmp_path, kaldi_files):
+    (tmp_path / "e.ark").write_bytes(b"utt1 [ ]\n")
+    m = read_kaldi_matrices(tmp_path / "e.ark")["utt1"]
+    assert m.shape == (0, 0) and m.dtype == np.float32
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "d.scp").write_text(f"utt1 {tmp_path / 'adir'}\n")
+    with pytest.raises(CorpusFormatError, match="d.scp:1: .*adir is a folder, not an ark file"):
+        read_kaldi_matrices(tmp_path / "d.scp")
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin\n")
+    (tmp_path / "p.scp").write_text(f"utt1 {passwd}\n")
+    with pytest.raises(CorpusFormatError) as e:
+        read_kaldi_matrices(tmp_path / "p.scp")
+    assert "no Kaldi matrix here (the bytes read 'daemon:x:1:1:daemon:/usr'" in str(e.value)
+    assert "is this a Kaldi archive?" in str(e.value) and "p.scp:1" in str(e.value)
+    (tmp_path / "o.scp").write_text(f"spk1_u1 {kaldi_files['ark']}:999999\n")
+    with pytest.raises(CorpusFormatError, match="offset 999999 is past the end"):
+        read_kaldi_matrices(tmp_path / "o.scp")
+    (tmp_path / "bin.ark").write_bytes(b"\xff\xfe\x00B" * 10)
+    with pytest.raises(CorpusFormatError, match="not UTF-8"):
+        read_kaldi_matrices(tmp_path / "bin.ark")
+
+
+def test_alignments_as_strings_are_refused_not_read_per_character(kaldi_files):
+    ali = {k: " ".join(v) for k, v in kaldi_files["labs"].items()}
+    with pytest.raises(TypeError, match=r"alignments\['spk1_u1'\] is a string .*\.split\(\)"):
+        load_kaldi(kaldi_files["scp"], ali)
+    ok = load_kaldi(kaldi_files["scp"], {k: v.split() for k, v in ali.items()})
+    assert len(ok) == 50
+
+
+def _sphere(fields, data=b"", size=1024):
+    h = f"NIST_1A\n   {size}\n" + "".join(f"{k} {v}\n" for k, v in fields) + "end_head\n"
+    return h.encode().ljust(max(size, 32), b" ") + data
+
+
+@pytest.mark.parametrize("name, blob, words", [
+    ("past-eof", b"NIST_1A\n   99999\nend_head\n", "header size 99999, file size"),
+    ("channels-0", _sphere([("channel_count", "-i 0"), ("sample_count", "-i 10")], b"\0" * 20),
+     "channel_count = 0; it must be a whole number ≥ 1"),
+    ("rate-0", _sphere([("sample_rate", "-i 0"), ("sample_count", "-i 10")], b"\0" * 20), "sample_rate = 0"),
+    ("rate-huge", _sphere([("sample_rate", "-i 2000000000"), ("sample_count", "-i 10")], b"\0" * 20),
+     "sample rate 2000000000 Hz is not audio"),
+    ("count-negative", _sphere([("sample_count", "-i -5")], b"\0" * 20), "sample_count = -5"),
+    ("count-text", _sphere([("sample_count", "-i many")], b"\0" * 20), "sample_count -i has the value 'many'"),
+    ("odd-bytes", _sphere([("channel_count", "-i 2")], b"\1" * 7), None),
+    ("empty", _sphere([("sample_count", "-i 0")]), "holds no audio samples"),
+])
+def test_sphere_headers_that_lie_are_refused_naming_the_file(tmp_path, name, blob, words):
+    p = tmp_path / f"{name}.wav"
+    p.write_bytes(blob)
+    if words is None:                         # 7 bytes of 2 channels: 1 whole stereo sample, read as such
+        x, rate = read_audio(p)
+        assert len(x) == 1 and rate == 16000
+        return
+    with pytest.raises(CorpusFormatError) as e:
+        read_audio(p)
+    assert words in str(e.value) and p.name in str(e.value)
+
+
+def test_empty_or_nan_wav_names_the_file(tmp_path):
+    wavfile.write(tmp_path / "empty.wav", RATE, np.zeros(0, np.int16))
+    with pytest.raises(CorpusFormatError, match="empty.wav holds no audio samples"):
+        read_audio(tmp_path / "empty.wav")
+    x = np.sin(np.arange(8000) / 10).astype(np.float32) * 0.5
+    x[4000] = np.nan
+    wavfile.write(tmp_path / "nan.wav", RATE, x)
+    with pytest.raises(CorpusFormatError, match=r"nan.wav: 1 audio samples are NaN/inf \(first at 0.250 s\)"):
+        read_audio(tmp_path / "nan.wav")
+    (tmp_path / "cut.wav").write_bytes((tmp_path / "nan.wav").read_bytes()[:30])
+    with pytest.raises(CorpusFormatError, match="cut.wav: unreadable WAVE file"):
+        read_audio(tmp_path / "cut.wav")

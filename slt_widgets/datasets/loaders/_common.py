@@ -11,7 +11,10 @@ import numpy as np
 from ..frames import FrameDataset
 from ..speech.phonemes import PHONEME_CLASSES, frame_labels
 
-__all__ = ["CorpusFormatError", "TIMIT_61_TO_39", "default_phone_map"]
+__all__ = ["CorpusFormatError", "TIMIT_61_TO_39", "default_phone_map", "checked_segments", "check_context"]
+
+END_SLACK_S = 0.010
+"""How far (s) a segment may reach past the end of its audio: one frame shift, for rounding."""
 
 
 class CorpusFormatError(ValueError):
@@ -62,7 +65,7 @@ def _mapper(phone_map) -> Callable[[str], str | None]:
         return phone_map
     if isinstance(phone_map, (str, Path)):
         table = {}
-        for ln, line in enumerate(Path(phone_map).read_text().splitlines(), 1):
+        for ln, line in enumerate(read_text_file(phone_map, "phone map").splitlines(), 1):
             parts = line.split()
             if not parts:
                 continue
@@ -130,6 +133,54 @@ def _assemble(utts: list[dict], class_names: Sequence[str], name: str, context: 
     ds.meta.update(meta)
     ds.meta["utterance_ids"] = [u["id"] for u in utts]
     return ds
+
+
+def read_text_file(path, what: str) -> str:
+    """A UTF-8 text file, or a CorpusFormatError naming it (a binary file given by mistake)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusFormatError(f"{path}: a {what} is UTF-8 text, but byte {e.start} is not; is it the right "
+                                "file?") from None
+    except IsADirectoryError:
+        raise CorpusFormatError(f"{path} is a folder; give the {what} file") from None
+
+
+def check_context(context) -> int:
+    """``context`` (frames either side of a sample) as an int ≥ 0, or an error saying so."""
+    if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 0:
+        raise ValueError(f"context must be a whole number of frames ≥ 0 (5 gives the paper's 11-frame window), "
+                         f"got {context!r}")
+    return int(context)
+
+
+def checked_segments(segments: Sequence[tuple[float, float, str]], duration_s: float | None, source: str,
+                     where: Sequence[str] | None = None) -> tuple[list, list]:
+    """``segments [(start_s, end_s, label)]`` sorted by start, after refusing what would mislabel frames:
+    an end before its start, a negative or non-finite time, two segments that overlap (a frame can
+    hold one label), a segment past the end of the audio (``duration_s`` + :data:`END_SLACK_S`).
+    ``where[i]`` names segment ``i`` in the messages (``"line 3"``). Returns ``(segments, where)``
+    in time order: files listing segments out of order are read as meant, not by file position."""
+    where = list(where) if where is not None else [f"segment {i + 1}" for i in range(len(segments))]
+    for (s, e, _), w in zip(segments, where):
+        if not (np.isfinite(s) and np.isfinite(e)) or s < 0:
+            raise CorpusFormatError(f"{source}: {w} has times {s!r} → {e!r}; times must be finite and ≥ 0")
+        if e < s:
+            raise CorpusFormatError(f"{source}: {w} ends before it starts ({s:.4f} s → {e:.4f} s); fix or delete "
+                                    "that segment")
+    order = sorted(range(len(segments)), key=lambda i: (segments[i][0], segments[i][1]))
+    for a, b in zip(order, order[1:]):
+        if segments[b][0] < segments[a][1] - 1e-6:
+            raise CorpusFormatError(
+                f"{source}: {where[a]} ({segments[a][0]:.4f}–{segments[a][1]:.4f} s, {segments[a][2]!r}) and "
+                f"{where[b]} ({segments[b][0]:.4f}–{segments[b][1]:.4f} s, {segments[b][2]!r}) overlap; a frame "
+                "has one label, so the alignment must not overlap — fix it")
+    if duration_s is not None and order:
+        last = max(order, key=lambda i: segments[i][1])
+        if segments[last][1] > duration_s + END_SLACK_S:
+            raise CorpusFormatError(f"{source}: {where[last]} ends at {segments[last][1]:.3f} s, past the end of "
+                                    f"the audio ({duration_s:.3f} s); is it the alignment of another recording?")
+    return [segments[i] for i in order], [where[i] for i in order]
 
 
 def _segments_to_frame_labels(segments: list[tuple[float, float, str | None]], n_frames: int,

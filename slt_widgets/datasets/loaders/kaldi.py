@@ -11,12 +11,16 @@ import numpy as np
 
 from ..frames import FrameDataset
 from ..speech.phonemes import PHONEME_CLASSES
-from ._common import CorpusFormatError, _assemble, _map_labels, _mapper
+from ._common import CorpusFormatError, _assemble, _map_labels, _mapper, check_context, read_text_file
 
 __all__ = ["load_kaldi", "read_kaldi_matrices"]
 
 
-def _read_token(f) -> bytes:
+MAX_KEY = 4096
+"""Longest utterance id read (bytes): a longer 'word' means the file is not a Kaldi archive."""
+
+
+def _read_token(f, where: str = "") -> bytes:
     tok = bytearray()
     while True:
         ch = f.read(1)
@@ -25,6 +29,22 @@ def _read_token(f) -> bytes:
                 return bytes(tok)
             continue
         tok += ch
+        if len(tok) > MAX_KEY:
+            raise CorpusFormatError(f"{where or getattr(f, 'name', 'file')}: a {MAX_KEY}-byte run without a space "
+                                    "where an utterance id should be; this is not a Kaldi archive")
+
+
+def _key(raw: bytes, where) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorpusFormatError(f"{where}: utterance id {raw[:40]!r} is not UTF-8 text; this is not a Kaldi "
+                                "archive (or it is damaged)") from None
+
+
+def _remaining(f) -> int:
+    import os
+    return os.fstat(f.fileno()).st_size - f.tell()
 
 
 def _read_binary_matrix(f, where: str) -> np.ndarray:
@@ -40,9 +60,17 @@ def _read_binary_matrix(f, where: str) -> np.ndarray:
         size = f.read(1)
         if size != b"\x04":
             raise CorpusFormatError(f"{where}: damaged Kaldi binary matrix header (int size {size!r})")
-        dims.append(struct.unpack("<i", f.read(4))[0])
-    n = int(np.prod(dims))
+        raw = f.read(4)
+        if len(raw) != 4:
+            raise CorpusFormatError(f"{where}: truncated Kaldi matrix header")
+        dims.append(struct.unpack("<i", raw)[0])
+    if any(d < 0 for d in dims):
+        raise CorpusFormatError(f"{where}: damaged Kaldi matrix header (negative size {dims})")
+    n = int(np.prod(dims, dtype=object))
     itemsize = np.dtype(dtypes[kind]).itemsize
+    if n * itemsize > _remaining(f):      # checked before reading: a damaged header must not allocate GBs
+        raise CorpusFormatError(f"{where}: Kaldi matrix header says {' x '.join(map(str, dims))} "
+                                f"({n * itemsize} bytes) but only {_remaining(f)} bytes follow (truncated or damaged)")
     buf = f.read(n * itemsize)
     if len(buf) != n * itemsize:
         raise CorpusFormatError(f"{where}: truncated Kaldi matrix ({len(buf)} of {n * itemsize} bytes)")
@@ -69,7 +97,9 @@ def _read_text_matrix(f, where: str) -> np.ndarray:
             break
     if rows and len({len(r) for r in rows}) != 1:
         raise CorpusFormatError(f"{where}: text matrix rows have different lengths")
-    return np.array(rows, dtype=np.float32).reshape(len(rows), -1)
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)          # '[ ]': an empty matrix
+    return np.array(rows, dtype=np.float32)
 
 
 def _read_object(f, where: str) -> np.ndarray:
@@ -85,16 +115,27 @@ def _read_object(f, where: str) -> np.ndarray:
         return _read_text_matrix(f, where)
     if not c:
         raise CorpusFormatError(f"{where}: file ends where a matrix should start (truncated?)")
-    raise CorpusFormatError(f"{where}: expected a Kaldi matrix ('\\0B' binary or '[' text), got {c!r}")
+    shown = (c + f.read(23)).decode("ascii", "replace")
+    raise CorpusFormatError(f"{where}: no Kaldi matrix here (the bytes read {shown!r}); a Kaldi entry is "
+                            "'utt_id \\0BFM …' (binary) or 'utt_id [ … ]' (text): is this a Kaldi archive?")
 
 
 def _iter_ark(path: Path):
     with open(path, "rb") as f:
         while True:
-            key = _read_token(f)
+            key = _read_token(f, str(path))
             if not key:
                 return
-            yield key.decode(), _read_object(f, f"{path} (utterance {key.decode()!r})")
+            k = _key(key, path)
+            yield k, _read_object(f, f"{path} (utterance {k!r})")
+
+
+def _scp_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusFormatError(f"{path}: neither a Kaldi ark (no '\\0B' or '[' in its first 4 kB) nor a text scp "
+                                f"(byte {e.start} is not UTF-8); pass a feats.scp or .ark path") from None
 
 
 def read_kaldi_matrices(source) -> dict[str, np.ndarray]:
@@ -117,34 +158,54 @@ def read_kaldi_matrices(source) -> dict[str, np.ndarray]:
                 raise CorpusFormatError(f"{path}: utterance {k!r} appears twice")
             out[k] = m
         return out
-    out = {}
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
+    out, first_line = {}, {}
+    for ln, line in enumerate(_scp_text(path).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split(None, 1)
         if len(parts) != 2:
             raise CorpusFormatError(f"{path}:{ln}: scp lines are 'utt_id file.ark:offset'; got {line!r}")
         key, loc = parts[0], parts[1].strip()
+        if key in out:
+            raise CorpusFormatError(f"{path}:{ln}: utterance {key!r} appears twice (first on line {first_line[key]}); "
+                                    "each utterance id must be listed once")
         m = re.match(r"^(.*?)(?::(\d+))?$", loc)
         file, offset = m.group(1), m.group(2)
         fp = Path(file)
         if not fp.is_absolute() and not fp.exists():
             fp = path.parent / file
+        if fp.is_dir():
+            raise CorpusFormatError(f"{path}:{ln}: {file} is a folder, not an ark file; scp lines are "
+                                    "'utt_id file.ark:offset'")
         if not fp.is_file():
             raise FileNotFoundError(f"{path}:{ln}: {file} does not exist (relative paths resolve from the "
                                     "current directory or the scp's folder)")
         with open(fp, "rb") as f:
             if offset is not None:
+                if int(offset) >= _remaining(f):
+                    raise CorpusFormatError(f"{path}:{ln}: offset {offset} is past the end of {fp} "
+                                            f"({_remaining(f)} bytes); was the ark rewritten after the scp?")
                 f.seek(int(offset))
             else:
-                _read_token(f)     # a file holding one 'key matrix' entry
-            out[key] = _read_object(f, f"{fp}:{offset} (utterance {key!r})")
+                _read_token(f, str(fp))     # a file holding one 'key matrix' entry
+            out[key] = _read_object(f, f"{fp}:{offset} (utterance {key!r}, {path}:{ln})")
+            first_line[key] = ln
     return out
 
 
 def _read_alignments(source, phones_table) -> dict[str, list[str]]:
     if isinstance(source, Mapping):
-        return {str(k): [str(p) for p in v] for k, v in source.items()}
+        out = {}
+        for k, v in source.items():
+            if isinstance(v, (str, bytes)):
+                raise TypeError(f"alignments[{k!r}] is a string ({str(v)[:30]!r}…); give one label per frame as a "
+                                "list, e.g. alignments[k].split()")
+            try:
+                out[str(k)] = [str(p) for p in v]
+            except TypeError:
+                raise TypeError(f"alignments[{k!r}] must be a list of per-frame labels, got "
+                                f"{type(v).__name__}") from None
+        return out
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"no alignment file at {path}; write one with "
@@ -152,12 +213,12 @@ def _read_alignments(source, phones_table) -> dict[str, list[str]]:
     ids = None
     if phones_table is not None:
         ids = {}
-        for line in Path(phones_table).read_text().splitlines():
+        for line in read_text_file(phones_table, "phones.txt symbol table").splitlines():
             parts = line.split()
             if len(parts) == 2:
                 ids[parts[1]] = parts[0]
     out = {}
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
+    for ln, line in enumerate(read_text_file(path, "text alignment file").splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
@@ -170,6 +231,9 @@ def _read_alignments(source, phones_table) -> dict[str, list[str]]:
         elif seq and all(p.isdigit() for p in seq):
             raise CorpusFormatError(f"{path}:{ln}: alignments hold integer phone ids; pass phones='lang/phones.txt' "
                                     "(the symbol table) or convert with utils/int2sym.pl -f 2- phones.txt")
+        if parts[0] in out:
+            raise CorpusFormatError(f"{path}:{ln}: utterance {parts[0]!r} appears twice; each utterance needs one "
+                                    "alignment line")
         out[parts[0]] = seq
     return out
 
@@ -190,6 +254,7 @@ def load_kaldi(feats, alignments, phone_map=None, phones=None, class_names: Sequ
     """
     if missing not in ("error", "skip"):
         raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}")
+    context = check_context(context)
     from ..speech.features import cmvn as _cmvn
     mats = read_kaldi_matrices(feats)
     ali = _read_alignments(alignments, phones)
@@ -201,7 +266,7 @@ def load_kaldi(feats, alignments, phone_map=None, phones=None, class_names: Sequ
         warnings.warn(f"load_kaldi: skipped {len(no_ali)} utterances without alignment (first: {no_ali[:5]})",
                       stacklevel=2)
     mapper = _mapper(phone_map)
-    utts = []
+    utts, empty = [], []
     dims = set()
     for key, m in mats.items():
         if key not in ali:
@@ -215,12 +280,16 @@ def load_kaldi(feats, alignments, phone_map=None, phones=None, class_names: Sequ
             if c is None:
                 labels[i] = labels[i - 1] if i else next((x for x in labels if x is not None), "SIL")
         if len(m) == 0:
+            empty.append(key)
             continue
         frames = _cmvn(m) if cmvn else m
         if not np.isfinite(frames).all():
             raise CorpusFormatError(f"utterance {key!r}: features contain NaN/inf")
         dims.add(m.shape[1])
         utts.append({"id": key, "frames": frames, "labels": labels, "voice": key.split("_")[0].split("-")[0]})
+    if empty:
+        warnings.warn(f"load_kaldi: skipped {len(empty)} utterance(s) with 0 frames (first: {empty[:5]})",
+                      stacklevel=2)
     if len(dims) > 1:
         raise CorpusFormatError(f"feature dimensions differ between utterances: {sorted(dims)}")
     return _assemble(utts, class_names, name, context, False, {"source": "kaldi", "feats": str(feats)})

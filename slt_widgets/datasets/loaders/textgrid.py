@@ -7,7 +7,8 @@ from typing import Iterable, Sequence
 
 from ..frames import FrameDataset
 from ..speech.phonemes import PHONEME_CLASSES
-from ._common import CorpusFormatError, _assemble, _map_labels, _mapper, _segments_to_frame_labels
+from ._common import (CorpusFormatError, _assemble, _map_labels, _mapper, _segments_to_frame_labels, check_context,
+                      checked_segments)
 from .audio import audio_features, read_audio
 
 __all__ = ["load_textgrid", "read_textgrid"]
@@ -93,6 +94,7 @@ def load_textgrid(pairs: Iterable[tuple], tier: str | None = None, phone_map=Non
     WAV (RIFF or SPHERE) at any rate is resampled to 16 kHz; features and labels as
     :func:`load_timit`. Returns ``N = Σ frames`` samples, ``feature_shape (23, 2 * context + 1)``.
     """
+    context = check_context(context)
     pairs = list(pairs)
     if not pairs:
         raise ValueError("pairs is empty: pass [(textgrid_path, wav_path), ...]")
@@ -107,14 +109,19 @@ def load_textgrid(pairs: Iterable[tuple], tier: str | None = None, phone_map=Non
             if not p.is_file():
                 raise FileNotFoundError(f"{p} does not exist")
         tiers = read_textgrid(tg)
-        intervals = tiers[_pick_tier(tiers, tier, tg)]
-        classes = _map_labels([t for _, _, t in intervals], mapper, class_names, str(tg))
+        tname = _pick_tier(tiers, tier, tg)
         wave, rate = read_audio(wav)
-        feats = audio_features(wave, rate)
+        intervals, _ = checked_segments(tiers[tname], len(wave) / rate, str(tg),
+                                        [f"interval {i + 1} of tier {tname!r}" for i in range(len(tiers[tname]))])
+        classes = _map_labels([t for _, _, t in intervals], mapper, class_names, str(tg))
+        try:
+            feats = audio_features(wave, rate)
+        except CorpusFormatError as e:
+            raise CorpusFormatError(f"{wav}: {e}") from None
         segs = [(s, e, c) for (s, e, _), c in zip(intervals, classes)]
         words = tiers.get(next((t for t in tiers if t.lower().endswith("words")), ""), [])
         u = {"id": tg.stem, "frames": feats, "voice": item[2] if len(item) == 3 else tg.parent.name,
-             "text": " ".join(w for _, _, w in words if w.strip()),
+             "text": " ".join(w for _, _, w in sorted(words) if w.strip()),
              "labels": _segments_to_frame_labels(segs, len(feats), class_names)}
         if keep_audio:
             from ..speech.features import resample_to_16k

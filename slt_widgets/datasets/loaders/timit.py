@@ -7,10 +7,33 @@ from typing import Sequence
 from ..frames import FrameDataset
 from ..speech.phonemes import PHONEME_CLASSES
 from ._common import (TIMIT_61_TO_39, _RELEASES, CorpusFormatError, _assemble, _map_labels, _mapper,
-                      _segments_to_frame_labels)
+                      _segments_to_frame_labels, check_context, checked_segments)
 from .audio import audio_features, read_audio
 
-__all__ = ["load_timit"]
+__all__ = ["load_timit", "read_phn"]
+
+
+def read_phn(path, rate: int, n_samples: int | None = None) -> list[tuple[float, float, str]]:
+    """A TIMIT ``.PHN`` file (``start end phone`` per line, in samples at ``rate``) as segments
+    ``[(start_s, end_s, phone)]`` in time order, checked by :func:`checked_segments` against the
+    audio's ``n_samples`` (lines out of order are sorted; overlaps, inverted or out-of-audio
+    segments are refused naming the line)."""
+    path = Path(path)
+    rows, where = [], []
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError as e:
+        raise CorpusFormatError(f"{path}: a .PHN file is ASCII text; byte {e.start} is not") from None
+    for ln, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+            raise CorpusFormatError(f"{path}:{ln}: .PHN lines are 'start end phone' in samples; got {line!r}")
+        rows.append((int(parts[0]) / rate, int(parts[1]) / rate, parts[2]))
+        where.append(f"line {ln}")
+    segs, _ = checked_segments(rows, None if n_samples is None else n_samples / rate, str(path), where)
+    return segs
 
 
 def load_timit(root, phone_map=None, include_sa: bool = False, closures: str = "sil", context: int = 5,
@@ -29,6 +52,7 @@ def load_timit(root, phone_map=None, include_sa: bool = False, closures: str = "
     """
     if closures not in ("sil", "merge"):
         raise ValueError(f"closures must be 'sil' or 'merge', got {closures!r}")
+    context = check_context(context)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no TIMIT folder at {root}; pass the folder that holds the speaker folders")
@@ -44,25 +68,21 @@ def load_timit(root, phone_map=None, include_sa: bool = False, closures: str = "
         if wav is None:
             raise FileNotFoundError(f"{phn} has no .WAV beside it")
         wave, rate = read_audio(wav)
-        rows = []
-        for ln, line in enumerate(phn.read_text().splitlines(), 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
-                raise CorpusFormatError(f"{phn}:{ln}: .PHN lines are 'start end phone' in samples; got {line!r}")
-            rows.append((int(parts[0]), int(parts[1]), parts[2]))
+        rows = read_phn(phn, rate, len(wave))
         phones = [p for _, _, p in rows]
         if closures == "merge":   # a closure right before its own release (or affricate) joins it
             phones = [phones[i + 1] if p in _RELEASES and i + 1 < len(phones) and phones[i + 1] in _RELEASES[p]
                       else p for i, p in enumerate(phones)]
         classes = _map_labels(phones, mapper, class_names, str(phn))
-        feats = audio_features(wave, rate)
-        segs = [(s / rate, e / rate, c) for (s, e, _), c in zip(rows, classes)]
+        try:
+            feats = audio_features(wave, rate)
+        except CorpusFormatError as e:
+            raise CorpusFormatError(f"{wav}: {e}") from None
+        segs = [(s, e, c) for (s, e, _), c in zip(rows, classes)]
         text = ""
         txt = next((p for p in (phn.with_suffix(s) for s in (".TXT", ".txt")) if p.is_file()), None)
         if txt is not None:
-            text = " ".join(txt.read_text().split()[2:])
+            text = " ".join(txt.read_text(encoding="utf-8", errors="replace").split()[2:])
         u = {"id": f"{phn.parent.name}_{phn.stem}", "frames": feats, "voice": phn.parent.name, "text": text,
              "labels": _segments_to_frame_labels(segs, len(feats), class_names)}
         if keep_audio:
