@@ -171,6 +171,8 @@ def read_kaldi_matrices(source) -> dict[str, np.ndarray]:
                                     "each utterance id must be listed once")
         m = re.match(r"^(.*?)(?::(\d+))?$", loc)
         file, offset = m.group(1), m.group(2)
+        if "\0" in file:
+            raise CorpusFormatError(f"{path}:{ln}: the file name holds a NUL byte; this is not a text scp")
         fp = Path(file)
         if not fp.is_absolute() and not fp.exists():
             fp = path.parent / file

@@ -65,7 +65,7 @@ def read_textgrid(path) -> dict[str, list[tuple[float, float, str]]]:
             else:
                 raise bad
             tiers[tname] = items
-    except (IndexError, ValueError, TypeError):
+    except (IndexError, ValueError, TypeError, OverflowError):
         raise CorpusFormatError(f"{path}: TextGrid ends early or has a malformed tier (truncated file?)") from None
     return tiers
 
