@@ -8,6 +8,7 @@ numpy/struct/Unicode error, never a hang.
 """
 from __future__ import annotations
 
+import os
 import struct
 import tempfile
 from pathlib import Path
@@ -22,7 +23,7 @@ from slt_widgets.datasets.loaders import CorpusFormatError, read_audio, read_kal
 from slt_widgets.datasets.loaders.timit import read_phn
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-DAMAGE = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DAMAGE = settings(max_examples=int(os.environ.get("SLT_DAMAGE_EXAMPLES", 120)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 keys = st.text("abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=12)
 f32 = st.floats(-1e6, 1e6, width=32, allow_nan=False, allow_infinity=False)

@@ -150,7 +150,7 @@ def read_kaldi_matrices(source) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"no Kaldi feature file at {path}; pass a feats.scp or .ark path")
     with open(path, "rb") as f:
         head = f.read(4096)
-    is_scp = path.suffix == ".scp" or (b"\x00B" not in head and b"[" not in head)
+    is_scp = path.suffix == ".scp" or (path.suffix != ".ark" and b"\x00B" not in head and b"[" not in head)
     if not is_scp:
         out = {}
         for k, m in _iter_ark(path):
