@@ -317,8 +317,9 @@ def format_table(table: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m slt_widgets.models.train_demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .._cli import OneLineParser        # a bad option is one line, as in python -m slt_widgets
+    p = OneLineParser(prog="python -m slt_widgets.models.train_demo", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", help="folder with train/dev/eval[/xeng].npz (default: build one now)")
     p.add_argument("--out", default=None, help="where to write the demo data (default: slt_widgets/data; "
                                                "with --quick: ./demo_quick)")
