@@ -193,3 +193,19 @@ def test_control_cache_checkpoint_never_follows_a_planted_link(tmp_path, victim)
     cache = plant(tmp_path / "cache" / "net_clean_seed0.pt", victim)
     controls._train_on(corpus, mlp(64, (6,), 10), 0, 1, 30.0, cache)
     assert untouched(victim) and not cache.is_symlink() and load_checkpoint(cache)[1]["feature_shape"] == (8, 8)
+
+
+def test_report_shows_markup_in_class_names_as_text(tmp_path, monkeypatch):
+    from slt_widgets.reproduce import build_report
+    evil = '<img src=x onerror="alert(1)">'
+
+    def stage(ctx):
+        ctx.doc.h(f"SLT clusters of /{evil}/", 3)
+        ctx.doc.p(f"class {evil} | with a pipe")
+        return [("Fig. 6", f"clusters of {evil}", evil, 0.5, "holds")]
+    _fake_stages(monkeypatch, [("evil", stage, "all")])
+    build_report([_source()], tmp_path / "r")
+    for name in ("report.md", "claims.md", "report.html"):
+        text = (tmp_path / "r" / name).read_text()
+        assert "<img" not in text and "&lt;img" in text, name
+    assert "class &lt;img src=x" in (tmp_path / "r" / "report.md").read_text()

@@ -131,7 +131,7 @@ def _move_into_place(work: Path, out: Path) -> None:
 def _build(sources, work: Path, seed: int, controls_args) -> dict:
     from tqdm.auto import tqdm
     from ..analysis import AnalysisError
-    from .document import Document
+    from .document import Document, md_escape
     doc = Document("Reproduction of Nagamine & Mesgarani (ICML 2017) with slt_widgets")
     doc.p("Each claim of the paper is listed next to what this run measured, with a plain verdict. " + RULE)
     claims_at = len(doc.blocks)
@@ -185,7 +185,8 @@ def _build(sources, work: Path, seed: int, controls_args) -> dict:
     with atomic_open(work / "claims.csv", "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([header] + [[str(c) for c in r] for r in claims])
     atomic_write_text(work / "claims.md", "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] +
-                                                   ["| " + " | ".join(str(c) for c in r) + " |" for r in claims]) + "\n")
+                                                   ["| " + " | ".join(md_escape(c).replace("|", "\\|") for c in r) + " |"
+                                                    for r in claims]) + "\n")
     md, _ = doc.write(work)
     return {"claims": claims, "times": times, "report": md, "failed": failures}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .._files import atomic_open, atomic_write_text
 
-__all__ = ["Document"]
+__all__ = ["Document", "md_escape"]
 
 
 class Document:
@@ -33,17 +33,18 @@ class Document:
         self.blocks.append(("img", path, caption))
 
     def markdown(self) -> str:
-        out = [f"# {self.title}", ""]
+        m = md_escape
+        out = [f"# {m(self.title)}", ""]
         for b in self.blocks:
             if b[0] == "h":
-                out += ["#" * b[1] + " " + b[2], ""]
+                out += ["#" * b[1] + " " + m(b[2]), ""]
             elif b[0] == "p":
-                out += [b[1], ""]
+                out += [m(b[1]), ""]
             elif b[0] == "table":
-                out += ["| " + " | ".join(b[1]) + " |", "|" + "---|" * len(b[1])]
-                out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in b[2]] + [""]
+                out += ["| " + " | ".join(m(h) for h in b[1]) + " |", "|" + "---|" * len(b[1])]
+                out += ["| " + " | ".join(m(c).replace("|", "\\|") for c in r) + " |" for r in b[2]] + [""]
             else:
-                out += [f"![{b[2]}]({b[1]})", "", f"*{b[2]}*", ""]
+                out += [f"![{m(b[2])}]({b[1]})", "", f"*{m(b[2])}*", ""]
         return "\n".join(out)
 
     def html(self) -> str:
@@ -84,6 +85,12 @@ class Document:
                 csv.writer(f).writerows([header] + rows)
         atomic_write_text(ht, self.html())
         return md, ht
+
+
+def md_escape(text: str) -> str:
+    """Text for Markdown: ``<`` escaped, so a class named ``<img onerror=…>`` stays text in any
+    viewer that renders inline HTML (the HTML report escapes everything)."""
+    return str(text).replace("<", "&lt;")
 
 
 def _fmt(c) -> str:
