@@ -119,3 +119,21 @@ def test_es_modules_never_write_markup():
     for js in modules:
         hits = [f"{js.name}:{i}" for i, line in enumerate(js.read_text().splitlines(), 1) if sinks.search(line)]
         assert not hits, f"markup sinks in ES modules: {hits}; set textContent instead"
+
+
+def test_dollar_signs_in_class_names_are_drawn_as_text_in_every_png(tmp_path):
+    """Matplotlib would parse ``$\\foo$`` as mathtext and fail every static render."""
+    ds = load_digits_dataset("eval")
+    names = ("$\\foo$",) + tuple(f"${k}" for k in range(1, 10))
+    ds = FrameDataset.from_arrays(ds.features, ds.labels, names, feature_shape=ds.feature_shape)
+    model = train_toy_mlp(ds, hidden=(12,), steps=30, seed=0)
+    ex = Explorer(model, ds, cls=0, max_samples=80)
+    ex.embedding.set_points(ex.embedding.xy, np.arange(len(ex.embedding.xy)) % 2, names=["$\\foo$", "$\\bar$"])
+    for name, write in {"explorer": ex.to_png, "tree": ex.tree.to_png, "templates": ex.templates.to_png,
+                        "spectra": ex.spectra.to_png, "embedding": ex.embedding.to_png}.items():
+        p = tmp_path / f"{name}.png"
+        write(p)
+        assert p.read_bytes()[:4] == b"\x89PNG", name
+    assert not ex.error_area.errors
+    import matplotlib
+    assert matplotlib.rcParams["text.parse_math"] is True          # the user's setting is left alone

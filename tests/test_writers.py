@@ -200,6 +200,10 @@ def test_report_shows_markup_in_class_names_as_text(tmp_path, monkeypatch):
     evil = '<img src=x onerror="alert(1)">'
 
     def stage(ctx):
+        from slt_widgets.reproduce.figures import plt, save
+        fig, ax = plt.subplots()
+        ax.set_title("class $\\foo$")                # mathtext would fail to parse: drawn as text
+        ctx.doc.img(save(fig, ctx.out, ctx.fig("dollar.png")), "dollars")
         ctx.doc.h(f"SLT clusters of /{evil}/", 3)
         ctx.doc.p(f"class {evil} | with a pipe")
         return [("Fig. 6", f"clusters of {evil}", evil, 0.5, "holds")]
@@ -207,5 +211,6 @@ def test_report_shows_markup_in_class_names_as_text(tmp_path, monkeypatch):
     build_report([_source()], tmp_path / "r")
     for name in ("report.md", "claims.md", "report.html"):
         text = (tmp_path / "r" / name).read_text()
-        assert "<img" not in text and "&lt;img" in text, name
+        assert "<img src=x" not in text and "&lt;img" in text, name
     assert "class &lt;img src=x" in (tmp_path / "r" / "report.md").read_text()
+    assert (tmp_path / "r" / "toy_dollar.png").read_bytes()[:4] == b"\x89PNG"

@@ -87,8 +87,10 @@ def build_report(sources: list[Source], out, *, seed: int = 0, controls_args=Non
     into place at the end, so an interrupted run leaves no partial report."""
     out = Path(out)
     work = _work_folder(out)          # everything is written here first, then moved into ``out``
+    import matplotlib
     try:
-        res = _build(sources, work, seed, controls_args)
+        with matplotlib.rc_context({"text.parse_math": False}):     # '$' in a class name is text
+            res = _build(sources, work, seed, controls_args)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

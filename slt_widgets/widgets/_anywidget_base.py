@@ -13,6 +13,7 @@ import anywidget
 import traitlets
 
 from .._files import atomic_write_bytes
+from ._static import literal_text
 
 __all__ = ["STATIC", "bundle_esm", "SLTAnyWidget"]
 
@@ -90,6 +91,7 @@ class SLTAnyWidget(anywidget.AnyWidget):
     def _figure(self):  # pragma: no cover - every subclass implements it
         raise NotImplementedError
 
+    @literal_text
     def to_png(self, path=None, dpi: int = 100):
         """Render the current state with matplotlib (Agg) to a PNG file at ``path`` and return the
         path; with ``path=None`` return the PNG bytes instead. Same colour maps, titles, labels."""

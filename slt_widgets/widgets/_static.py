@@ -5,9 +5,25 @@ from pathlib import Path
 
 from .._files import atomic_open
 
-__all__ = ["save_axes_png", "render_png_bytes"]
+__all__ = ["save_axes_png", "render_png_bytes", "literal_text"]
 
 
+def literal_text(fn):
+    """Decorate a function that draws with matplotlib: ``$`` in labels is text, never mathtext.
+
+    A class named ``$\\foo$`` would otherwise make every render raise a mathtext parse error."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+
+@literal_text
 def save_axes_png(render, path, figsize=(5, 3.6), dpi: int = 120) -> str:
     """Call ``render(ax)`` on a fresh Agg figure and save it to ``path`` (parents created)."""
     from matplotlib.figure import Figure
@@ -27,6 +43,7 @@ def save_axes_png(render, path, figsize=(5, 3.6), dpi: int = 120) -> str:
     return str(path)
 
 
+@literal_text
 def render_png_bytes(render, figsize=(5, 3.6), dpi: int = 120) -> bytes:
     """PNG bytes of ``render(ax)`` on a fresh Agg figure."""
     import io

@@ -17,6 +17,7 @@ from ..engine import SLTCache, to_chain
 from ._busy import BusyIndicator, ErrorArea, guarded, single_blas
 from .._files import atomic_open
 from ._html import text
+from ._static import literal_text
 from ._class_view import (ClassView, build_class_view, class_samples, default_cut, default_node, layer_shapes, leaves_for_cut, embed_points,
                           layer_key, layer_label, nearest_to_centroid, wav_bytes)
 from .cluster_tree import ClusterTree
@@ -261,6 +262,7 @@ class Explorer(W.VBox):
         self.last_exemplars = idx
         return idx
 
+    @literal_text
     def to_png(self, path, dpi: int = 110) -> str:
         """Compose every view's static render into one PNG at ``path`` (matplotlib, no browser)."""
         import io

@@ -8,6 +8,7 @@ from ..analysis import layer_spectra
 from ._busy import BusyIndicator, ErrorArea
 from .._files import atomic_open
 from ._html import text
+from ._static import literal_text
 from ._class_view import layer_label
 from .spectrum_view import SpectrumView
 
@@ -68,6 +69,7 @@ class LayerSummary(W.VBox):
                 "text-align:right}</style><table style='border-collapse:collapse;font-size:12px'>"
                 f"<thead>{head}</thead><tbody>{rows}</tbody></table>")
 
+    @literal_text
     def to_png(self, path, dpi: int = 110) -> str:
         """The three spectrum panels side by side and the table, as one PNG (matplotlib)."""
         from pathlib import Path
