@@ -23,7 +23,7 @@ from .frames import FrameDataset
 from .speech.features import N_MELS, SAMPLE_RATE, cmvn, fbank, n_frames, resample_to_16k
 from .speech.phonemes import PHONEME_CLASSES, frame_labels
 
-__all__ = ["load_recordings", "RecordingsReport", "RecordingError", "recording_dataset", "read_wav",
+__all__ = ["load_recordings", "RecordingsReport", "RecordingError", "recording_dataset", "read_wav", "samples_to_16k",
            "concat_datasets", "with_source"]
 
 _FIX_WAV = "convert it, e.g. `ffmpeg -i IN -ac 1 -ar 16000 OUT.wav` or `sox IN -r 16000 -c 1 OUT.wav`"
@@ -92,6 +92,27 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     if x.ndim == 2:
         x = x.mean(1)
     return x, int(rate)
+
+
+def samples_to_16k(samples, rate, name: str = "recording") -> np.ndarray:
+    """Samples ``[n]`` at ``rate`` Hz (int16 scale, or float in -1..1) → float64 ``[m]`` at 16 kHz, int16 scale.
+
+    Raises :class:`RecordingError` naming ``name`` for a bad shape, NaN/inf or a rate below 16 kHz.
+    """
+    x = np.asarray(samples)
+    if x.ndim != 1 or not (np.issubdtype(x.dtype, np.number) and x.dtype.kind != "c"):
+        raise RecordingError(f"{name}: samples must be a 1-D real array [n], got shape {x.shape} dtype {x.dtype}")
+    if x.dtype.kind == "f" and len(x) and np.nanmax(np.abs(x)) <= 1.0:
+        x = x.astype(np.float64) * 32768.0     # float audio in -1..1
+    x = x.astype(np.float64)
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
+        raise RecordingError(f"{name}: the sample rate must be a positive int (Hz), got {rate!r}")
+    if not np.isfinite(x).all():
+        raise RecordingError(f"{name}: the audio contains NaN or infinite samples")
+    if rate < SAMPLE_RATE:
+        raise RecordingError(f"{name} is sampled at {rate} Hz; the features need 16 kHz or more (they reach "
+                             "8 kHz). Record again at 16 kHz or higher (upsampling cannot add what is missing)")
+    return resample_to_16k(x, int(rate))
 
 
 def _read_text(path: Path) -> str:
@@ -171,25 +192,11 @@ def _prepare(items) -> tuple[list[tuple[str, np.ndarray, str, int]], list[str]]:
             elif not text.strip():
                 raise RecordingError(f"{name}: the transcript is empty; give the sentence that is spoken")
             if isinstance(wav, (tuple, list)):
-                x, rate = np.asarray(wav[0]), wav[1]
-                if x.ndim != 1 or not np.issubdtype(x.dtype, np.number):
-                    raise RecordingError(f"{name}: samples must be a 1-D numeric array [n], got shape {x.shape} "
-                                         f"dtype {x.dtype}")
-                if x.dtype.kind == "f" and len(x) and np.max(np.abs(x)) <= 1.0:
-                    x = x.astype(np.float64) * 32768.0     # float audio in -1..1
-                x = x.astype(np.float64)
-                if not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0:
-                    raise RecordingError(f"{name}: the sample rate must be a positive int (Hz), got {rate!r}")
-                rate = int(rate)
+                x16, rate = samples_to_16k(wav[0], wav[1], name), wav[1]
             else:
                 x, rate = read_wav(wav)
-            if not np.isfinite(x).all():
-                raise RecordingError(f"{name}: the audio contains NaN or infinite samples")
-            if rate < SAMPLE_RATE:
-                raise RecordingError(f"{name} is sampled at {rate} Hz; the features need 16 kHz or more (they reach "
-                                     "8 kHz). Record again at 16 kHz or higher (upsampling cannot add what is missing)")
-            x16 = resample_to_16k(x, rate)
-            ready.append((name, x16, " ".join(str(text).split()), rate))
+                x16 = samples_to_16k(x, rate, name)
+            ready.append((name, x16, " ".join(str(text).split()), int(rate)))
         except RecordingError as e:
             problems.append(str(e))
     return ready, problems
@@ -205,8 +212,11 @@ def _features(x16: np.ndarray, seed: int) -> np.ndarray:
 
 
 def recording_dataset(items: Sequence[tuple[str, np.ndarray, str]], aligner=None, progress: bool = True,
-                      name: str = "recordings", context: int = 5, seed: int = 0) -> FrameDataset:
+                      name: str = "recordings", context: int = 5, seed: int = 0,
+                      voices: Sequence[str] | None = None) -> FrameDataset:
     """Align already-read 16 kHz recordings: items ``[(name, wave [n] int16 scale, text)]``.
+
+    voices: ``[len(items)]`` speaker names stored as ``utt_voice`` (default: the item names).
 
     Returns a :class:`FrameDataset` (see :func:`load_recordings`); raises
     :class:`~.speech.align.AlignmentError` (the first file's reason) when none aligns.
@@ -216,6 +226,7 @@ def recording_dataset(items: Sequence[tuple[str, np.ndarray, str]], aligner=None
     aligner = aligner or Aligner()
     report = RecordingsReport()
     utts = []
+    voice_of = dict(zip((it[0] for it in items), voices)) if voices is not None else {}
     for nm, x, text in tqdm(items, desc="aligning", unit="file", disable=not progress or len(items) < 2):
         if n_frames(len(x)) < 1:
             report.skipped[nm] = "shorter than one 25 ms frame"
@@ -243,7 +254,7 @@ def recording_dataset(items: Sequence[tuple[str, np.ndarray, str]], aligner=None
         labels=np.concatenate([u[5] for u in utts]).astype(np.int64), class_names=PHONEME_CLASSES,
         feature_shape=(N_MELS, 2 * context + 1), _frames=frames, _frame_index=np.arange(len(frames), dtype=np.int64),
         _utt_of_sample=np.repeat(np.arange(len(utts)), lens), utt_bounds=np.stack([starts, starts + lens], 1),
-        utt_voice=tuple(u[0] for u in utts), utt_text=tuple(u[2] for u in utts), context=context,
+        utt_voice=tuple(voice_of.get(u[0], u[0]) for u in utts), utt_text=tuple(u[2] for u in utts), context=context,
         audio_rate=SAMPLE_RATE, _audio=np.concatenate(waves),
         _audio_offsets=np.concatenate([[0], np.cumsum([len(w) for w in waves])[:-1]]).astype(np.int64), name=name)
     ds.meta.update(source="recordings", report=report,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -185,6 +186,29 @@ class Aligner:
         speech). Never returns a guessed alignment.
         """
         x = np.asarray(wave, dtype=np.float64)
+        words = transcript_words(text)
+        if not words:
+            raise AlignmentError("no_words", f"the transcript {text[:60]!r} has no words to align")
+        return self._align_checked(x, words, None)
+
+    def align_pronounced(self, wave: np.ndarray, words: Sequence[tuple[str, Sequence[str]]]) -> Alignment:
+        """Align ``wave`` (``[n]``, 16 kHz) to words with given pronunciations ``[(word, [CMU phones]), ...]``.
+
+        The pronunciations are used as they are (source ``"given"``), e.g. the true phone
+        sequence of a synthesised utterance, to measure timing apart from pronunciation.
+        """
+        x = np.asarray(wave, dtype=np.float64)
+        plan = {}
+        for w, phones in words:
+            phones = tuple(str(p).upper() for p in phones)
+            bad = [p for p in phones if p not in _PHONES or p == "SIL"]
+            if not phones or bad:
+                raise ValueError(f"word {w!r}: pronunciations are non-empty lists of CMU phones "
+                                 f"({' '.join(PHONEME_CLASSES[:-1])}); got {bad or 'none'}")
+            plan[str(w)] = (phones, "given")
+        return self._align_checked(x, [str(w) for w, _ in words], plan)
+
+    def _align_checked(self, x: np.ndarray, words: list[str], plan: dict | None) -> Alignment:
         if x.ndim != 1:
             raise ValueError(f"wave must be 1-D [n_samples] at 16 kHz, got shape {x.shape}")
         dur = len(x) / SAMPLE_RATE
@@ -193,22 +217,24 @@ class Aligner:
         if dur > _MAX_S:
             raise AlignmentError("too_long", f"the recording lasts {dur:.0f} s; split it into sentences of "
                                              f"under {_MAX_S:.0f} s (one transcript each)")
-        words = transcript_words(text)
         if not words:
-            raise AlignmentError("no_words", f"the transcript {text[:60]!r} has no words to align")
+            raise AlignmentError("no_words", "the transcript has no words to align")
         peak, spread = speech_level(x)
         if peak < -55 or spread < 10:
             raise AlignmentError("silent", f"no speech found: the loudest 25 ms is {peak:.0f} dBFS and the level "
                                            f"varies by only {spread:.0f} dB (silence or steady noise). Check the "
                                            "microphone, or that this is the right file")
         with self._lock:
-            return self._align_locked(x, words)
+            return self._align_locked(x, words, plan)
 
-    def _align_locked(self, x: np.ndarray, words: list[str]) -> Alignment:
-        prons = {w: self.pronounce(w) for w in words}
-        plans = [prons]
-        if any(src == "cmudict" for _, src in prons.values()):
-            plans.append({w: self.pronounce(w, "espeak") for w in words})   # last resort: eSpeak for all
+    def _align_locked(self, x: np.ndarray, words: list[str], given: dict | None) -> Alignment:
+        if given is not None:
+            plans = [given]
+        else:
+            prons = {w: self.pronounce(w) for w in words}
+            plans = [prons]
+            if any(src == "cmudict" for _, src in prons.values()):
+                plans.append({w: self.pronounce(w, "espeak") for w in words})   # last resort: eSpeak for all
         npad = int(round(self.pad_s * SAMPLE_RATE))
         last, detail = "no_match", ""
         attempt = 0
