@@ -77,31 +77,47 @@ function el(tag, cls, parent, text) {
   return e;
 }
 
+/**
+ * The time window [t0, t1] (s) to draw: the aligned speech ± 0.15 s, or the whole take.
+ * @param {number} dur take length (s) @param {Array<[number, number, string]>} segments
+ */
+export function viewWindow(dur, segments) {
+  const speech = (segments || []).filter((sg) => sg[2] !== "SIL");
+  if (!speech.length) return [0, dur];
+  return [Math.max(0, speech[0][0] - 0.15), Math.min(dur, speech[speech.length - 1][1] + 0.15)];
+}
+
 /** Draw the waveform [n] (16 kHz) and the phone segments [[s, e, label]] on a canvas. */
 export function drawTake(canvas, wave, segments, colors) {
   const ctx = canvas.getContext("2d");
   if (!ctx) return;
   const W = canvas.width, H = canvas.height, strip = 22, mid = (H - strip) / 2;
   ctx.clearRect(0, 0, W, H);
-  if (!wave || !wave.length) return;
-  const dur = wave.length / TARGET_RATE;
+  ctx.font = "10px sans-serif";
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  if (!wave || !wave.length) {
+    ctx.fillStyle = colors.text;
+    ctx.fillText("your take and its phones appear here", W / 2, H / 2);
+    return;
+  }
+  const [t0, t1] = viewWindow(wave.length / TARGET_RATE, segments);
+  const a0 = Math.floor(t0 * TARGET_RATE), n = Math.max(1, Math.floor((t1 - t0) * TARGET_RATE));
+  const x = (t) => ((t - t0) / (t1 - t0)) * W;
   ctx.fillStyle = colors.wave;
-  const per = wave.length / W;
+  const per = n / W;
   for (let px = 0; px < W; px++) {
     let lo = 0, hi = 0;
-    const a = Math.floor(px * per), b = Math.min(wave.length, Math.floor((px + 1) * per) + 1);
+    const a = a0 + Math.floor(px * per), b = Math.min(wave.length, a0 + Math.floor((px + 1) * per) + 1);
     for (let i = a; i < b; i++) { const v = wave[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
     ctx.fillRect(px, mid - hi * mid, 1, Math.max(1, (hi - lo) * mid));
   }
-  ctx.font = "11px sans-serif";
-  ctx.textAlign = "center";
-  ctx.textBaseline = "middle";
   for (const [s, e, lab] of segments || []) {
-    const x0 = (s / dur) * W, x1 = (e / dur) * W;
-    if (lab === "SIL") continue;
+    if (lab === "SIL" || e <= t0 || s >= t1) continue;
+    const x0 = Math.max(0, x(s)), x1 = Math.min(W, x(e));
     ctx.fillStyle = colors.box;
     ctx.fillRect(x0, H - strip, Math.max(1, x1 - x0 - 1), strip);
-    if (x1 - x0 > 14) {
+    if (x1 - x0 > 11) {
       ctx.fillStyle = colors.text;
       ctx.fillText(String(lab), (x0 + x1) / 2, H - strip / 2);
     }
@@ -140,8 +156,9 @@ function render({ model, el: root }) {
   let level = -100, raf = 0, startT = 0, player = null;
 
   function colors() {
-    const cs = getComputedStyle(box);
-    const v = (name, fb) => (cs.getPropertyValue(name) || "").trim() || fb;
+    const view = box.ownerDocument.defaultView;
+    const cs = view && view.getComputedStyle ? view.getComputedStyle(box) : null;
+    const v = (name, fb) => ((cs && cs.getPropertyValue(name)) || "").trim() || fb;
     return { wave: v("--jp-brand-color1", "#1976d2"), box: v("--jp-layout-color3", "#ddd"),
       text: v("--jp-ui-font-color1", "#222") };
   }
@@ -163,7 +180,7 @@ function render({ model, el: root }) {
     const first = el("option", "", pick, sentences.length ? "pick a sentence…" : "no sentences given");
     first.value = "";
     sentences.forEach((s, i) => { const o = el("option", "", pick, s); o.value = String(i); });
-    if (document.activeElement !== input) input.value = model.get("text") || "";
+    if (box.ownerDocument.activeElement !== input) input.value = model.get("text") || "";
   }
   function syncStatus() {
     status.textContent = model.get("busy") ? "Aligning…" : (model.get("message") || "");
