@@ -191,3 +191,61 @@ def test_with_source_tags_user_frames(good_folder):
     np.testing.assert_array_equal(both.audio(i)[0], user.audio(10)[0])
     joined = concat_datasets(user, user)
     assert len(joined) == 2 * len(user) and joined.meta["parts"][1] == (user.name, 2, 2)
+
+
+def test_noisy_reverberant_take_aligns_after_denoising():
+    # xeng utterance 0: Festival's slt voice at ~8 dB SNR with reverb; the raw search finds no path
+    x = FrameDataset.load(DATA / "xeng.npz")
+    wave = x._audio[x._audio_offsets[0]:x._audio_offsets[1]]
+    al = Aligner().align(wave, x.utt_text[0])
+    assert al.attempt >= 4                                   # attempts 0-3 are on the raw audio
+    lo, hi = x.utt_bounds[0]
+    truth = x.labels[lo:hi]
+    hyp = frame_labels(al.segments, hi - lo)
+    assert (hyp == truth).mean() >= 0.6                      # Festival's own segment times as the truth
+
+
+def test_alignment_floor_against_the_corpus_timing():
+    """A few shipped eval utterances, aligned from audio + text only (full numbers: bench_alignment.py)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_alignment", DATA.parents[1] / "benchmarks" / "bench_alignment.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    ev = FrameDataset.load(DATA / "eval.npz")
+    aligner = Aligner()
+    rows = []
+    for u in range(4):
+        wave, truth, text = bench.utterance(ev, u)
+        for cond in ("cmudict", "oracle"):
+            r = bench.run_one(cond, wave, truth, text, aligner)
+            r.update(cond=cond)
+            rows.append(r)
+    s = bench.summarise(rows)
+    assert s["cmudict"]["aligned"] == 4 and s["oracle"]["aligned"] == 4
+    assert s["cmudict"]["boundary_median_ms"] <= 20 and s["oracle"]["boundary_median_ms"] <= 20
+    assert s["cmudict"]["agreement"] >= 0.70 and s["oracle"]["agreement"] >= 0.74   # 235 utterances: see docs
+    assert s["oracle"]["agreement"] > s["cmudict"]["agreement"] - 0.01
+
+
+def test_accuracy_by_source_matches_a_direct_count(good_folder):
+    import torch
+    from slt_widgets.analysis import accuracy_by_source, predict, source_templates
+    folder, _ = good_folder
+    user = load_recordings(folder, progress=False)
+    corpus = FrameDataset.load(DATA / "dev.npz").subset(np.arange(3000))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(253, 64), torch.nn.ReLU(), torch.nn.Linear(64, 40))
+    both = with_source(user, corpus)
+    r = accuracy_by_source(model, both)
+    pu = predict(model, user)
+    assert r.names == ("corpus", "you") and list(r.n_frames) == [len(corpus), len(user)]
+    assert r.accuracy[1] == pytest.approx((pu == user.labels).mean())
+    assert r.counts.sum(1).tolist() == [len(corpus), len(user)]
+    k = PHONEME_CLASSES.index("S")
+    assert r.per_class[1, k] == pytest.approx((pu[user.labels == k] == k).mean())
+    imgs, titles = source_templates(both, "s")
+    assert imgs.shape == (3, 23, 11) and titles[1].startswith("you /S/ (n=")
+    np.testing.assert_allclose(imgs[1], user.features_at(user.samples_of("S")).mean(0).reshape(23, 11), atol=1e-5)
+    np.testing.assert_allclose(imgs[2], imgs[1] - imgs[0], atol=1e-6)
+    with pytest.raises(ValueError, match="with_source"):
+        accuracy_by_source(model, user)
