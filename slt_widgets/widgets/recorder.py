@@ -88,7 +88,7 @@ class Recorder(SLTAnyWidget):
             return
         self.add_take(self.audio, self.take_text or self.text)
 
-    def add_take(self, audio, text: str, rate: int = RATE) -> bool:
+    def add_take(self, audio, text: str, *, rate: int = RATE) -> bool:
         """Align one take and append it to :attr:`dataset`; returns whether it was added.
 
         audio: ``[n]`` samples (int16 scale, or float in -1..1) at ``rate`` Hz (≥ 16 kHz).
