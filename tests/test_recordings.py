@@ -249,3 +249,21 @@ def test_accuracy_by_source_matches_a_direct_count(good_folder):
     np.testing.assert_allclose(imgs[2], imgs[1] - imgs[0], atol=1e-6)
     with pytest.raises(ValueError, match="with_source"):
         accuracy_by_source(model, user)
+
+
+def test_command_line_writes_the_dataset_and_scores_the_demo_net(good_folder, tmp_path, capsys):
+    import json
+    from slt_widgets.datasets.recordings import main
+    folder, _ = good_folder
+    out = tmp_path / "mine.npz"
+    assert main([str(folder), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "2 recording(s) aligned, 0 left out" in text and f"wrote {out}" in text
+    assert "demo net 'small' (trained on synthetic eSpeak NG speech)" in text and "% of yours" in text
+    ds = FrameDataset.load(out)
+    assert ds.utt_text == GOOD and ds.has_audio and ds.class_names == PHONEME_CLASSES
+    side = json.loads(out.with_suffix(".alignments.json").read_text())
+    assert [a["name"] for a in side["alignments"]] == ["take0.wav", "take1.wav"]
+    assert not list(tmp_path.glob("*.partial*"))
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().out
