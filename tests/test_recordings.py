@@ -267,3 +267,32 @@ def test_command_line_writes_the_dataset_and_scores_the_demo_net(good_folder, tm
     assert not list(tmp_path.glob("*.partial*"))
     assert main([str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().out
+
+
+def test_another_language_is_left_out_or_flagged():
+    """German read with a German transcript: refused or flagged for checking, never silently loaded.
+
+    (Many German words are in CMUdict as names — der, garten, ball — so the dictionary rule alone does
+    not catch it; the low fit does. docs/alignment.md says how partial this detection is.)"""
+    from slt_widgets.datasets.speech.espeak import get_espeak
+    u = get_espeak().synthesize("Der kleine Hund spielt im Garten mit seinem Ball.", "de", 160, 50, 50)
+    pad = np.zeros(5000)
+    w = np.concatenate([pad, u.wave.astype(np.float64), pad]) + np.random.default_rng(0).normal(0, 20, len(u.wave) + 10000)
+    eng, r, _ = speak("Please bring me a glass of water.", seed=7)
+    ds = load_recordings([((w, u.rate), "Der kleine Hund spielt im Garten mit seinem Ball."),
+                          ((eng, r), "Please bring me a glass of water.")], progress=False)
+    rep = ds.meta["report"]
+    assert "recording 1" in rep.loaded and "recording 1" not in rep.doubtful     # the English take fits well
+    assert "recording 0" in rep.skipped or "English?" in rep.doubtful.get("recording 0", "")
+    assert "check recording 0" in str(rep) or "left out recording 0" in str(rep)
+
+
+def test_mostly_unknown_words_are_refused_as_not_english():
+    from slt_widgets.datasets.speech.espeak import get_espeak
+    text = "La cena è pronta sulla tavola."    # 5 of 6 words are not in CMUdict
+    u = get_espeak().synthesize(text, "it", 160, 50, 50)
+    w = np.concatenate([np.zeros(5000), u.wave.astype(np.float64), np.zeros(5000)])
+    w += np.random.default_rng(0).normal(0, 20, len(w))
+    with pytest.raises(AlignmentError, match="not in the English dictionary.*US English only") as e:
+        Aligner().align(resample_to_16k(w, u.rate), text)
+    assert e.value.reason == "not_english"

@@ -40,13 +40,15 @@ class RecordingsReport:
     loaded: names of the aligned recordings, in dataset order; skipped: ``{name: reason}`` for
     recordings left out; espeak_words: ``{name: [words]}`` pronounced by eSpeak NG because
     CMUdict lacks them; scores: ``{name: score}`` (see :class:`~.speech.align.Alignment`);
-    resampled: ``{name: original_rate}``.
+    resampled: ``{name: original_rate}``; doubtful: ``{name: why}`` loaded recordings whose
+    alignment score is low (below :data:`~.speech.align.DOUBTFUL_SCORE`): check their transcripts.
     """
     loaded: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     espeak_words: dict[str, list[str]] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     resampled: dict[str, int] = field(default_factory=dict)
+    doubtful: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         lines = [f"{len(self.loaded)} recording(s) aligned, {len(self.skipped)} left out"]
@@ -54,6 +56,8 @@ class RecordingsReport:
             lines.append(f"  left out {name}: {why}")
         for name, words in self.espeak_words.items():
             lines.append(f"  {name}: pronounced by eSpeak NG (not in CMUdict): {', '.join(words)}")
+        for name, why in self.doubtful.items():
+            lines.append(f"  check {name}: {why}")
         for name, rate in self.resampled.items():
             lines.append(f"  {name}: resampled from {rate} Hz to 16 kHz")
         return "\n".join(lines)
@@ -222,7 +226,7 @@ def recording_dataset(items: Sequence[tuple[str, np.ndarray, str]], aligner=None
     :class:`~.speech.align.AlignmentError` (the first file's reason) when none aligns.
     """
     from tqdm.auto import tqdm
-    from .speech.align import Aligner, AlignmentError
+    from .speech.align import DOUBTFUL_SCORE, N_RAW_PLAN_ATTEMPTS, Aligner, AlignmentError
     aligner = aligner or Aligner()
     report = RecordingsReport()
     utts = []
@@ -241,6 +245,12 @@ def recording_dataset(items: Sequence[tuple[str, np.ndarray, str]], aligner=None
         utts.append((nm, x, text, al, feats, labels))
         report.loaded.append(nm)
         report.scores[nm] = float(al.score)
+        if al.score < DOUBTFUL_SCORE:
+            report.doubtful[nm] = (f"alignment score {al.score:.4f} is low (95 % of the corpus's English utterances "
+                                   f"score above {DOUBTFUL_SCORE}): is the transcript exact, and is it English?")
+        elif al.attempt >= N_RAW_PLAN_ATTEMPTS:
+            report.doubtful[nm] = ("it aligned only with eSpeak NG pronunciations for every word, not with CMUdict's: "
+                                   "is the transcript exact, and is it English?")
         if al.espeak_words:
             report.espeak_words[nm] = list(al.espeak_words)
     if not utts:
@@ -295,7 +305,7 @@ def load_recordings(source, *, pronunciation: str = "cmudict", progress: bool = 
     ds = recording_dataset([(n, x, t) for n, x, t, _ in ready], aligner, progress, name, int(context), seed)
     rep = ds.meta["report"]
     rep.resampled.update({n: r for n, _, _, r in ready if r != SAMPLE_RATE})
-    if progress and (rep.skipped or rep.espeak_words or rep.resampled):
+    if progress and (rep.skipped or rep.espeak_words or rep.resampled or rep.doubtful):
         print(rep)
     return ds
 
