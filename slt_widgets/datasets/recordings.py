@@ -267,7 +267,7 @@ def recording_dataset(items: Sequence[tuple[str, np.ndarray, str]], aligner=None
         utt_voice=tuple(voice_of.get(u[0], u[0]) for u in utts), utt_text=tuple(u[2] for u in utts), context=context,
         audio_rate=SAMPLE_RATE, _audio=np.concatenate(waves),
         _audio_offsets=np.concatenate([[0], np.cumsum([len(w) for w in waves])[:-1]]).astype(np.int64), name=name)
-    ds.meta.update(source="recordings", report=report,
+    ds.meta.update(origin="recordings", report=report,
                    alignments=[{"name": u[0], "text": u[2], "segments": list(u[3].segments),
                                 "words": list(u[3].words), "score": float(u[3].score),
                                 "pronunciations": {w: list(p) for w, (p, _) in u[3].pronunciations.items()},

@@ -119,7 +119,7 @@ class Recorder(SLTAnyWidget):
             merged = ds if self.dataset is None else concat_datasets(self.dataset, ds, name="recordings")
             merged.meta["alignments"] = (self.dataset.meta.get("alignments", []) if self.dataset is not None
                                          else []) + [al]
-            merged.meta["source"] = "recordings"
+            merged.meta["origin"] = "recordings"
             self.dataset = merged
             info = {"name": name, "text": text, "seconds": round(len(x16) / RATE, 2),
                     "n_frames": int(len(ds)), "score": round(float(al["score"]), 5),
