@@ -24,6 +24,8 @@ _LAZY = {
     "EmbeddingView": "slt_widgets.widgets",
     "ConfusionPairs": "slt_widgets.widgets",
     "LayerSummary": "slt_widgets.widgets",
+    "Recorder": "slt_widgets.widgets",
+    "load_recordings": "slt_widgets.datasets",
 }
 
 __all__ = ["LinearMap", "SLTCache", "SLTInputError", "UnsupportedModelError", "activations", "auc_score",

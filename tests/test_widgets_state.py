@@ -334,7 +334,7 @@ def test_selectivity_map_png_and_bundle(tmp_path):
 
 
 # -- ES modules -------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["template_panel.js", "cluster_tree.js", "selectivity_map.js"])
+@pytest.mark.parametrize("name", ["template_panel.js", "cluster_tree.js", "selectivity_map.js", "recorder.js"])
 def test_bundled_es_module_is_self_contained(name, tmp_path):
     src = bundle_esm(name)
     assert 'from "./' not in src and "export default" in src
@@ -347,7 +347,9 @@ def test_bundled_es_module_is_self_contained(name, tmp_path):
 
 
 def test_widgets_ship_their_bundle_and_css():
-    for cls, name in ((TemplatePanel, "template_panel"), (ClusterTree, "cluster_tree"), (SelectivityMap, "selectivity_map")):
+    from slt_widgets.widgets import Recorder
+    for cls, name in ((TemplatePanel, "template_panel"), (ClusterTree, "cluster_tree"), (SelectivityMap, "selectivity_map"),
+                      (Recorder, "recorder")):
         root = "slt-" + name.replace("_", "-")
         assert str(cls._esm) == bundle_esm(f"{name}.js") and f'"{root}"' in str(cls._esm)
         css = str(cls._css)

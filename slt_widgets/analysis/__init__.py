@@ -18,6 +18,7 @@ from .expansion import (ExpansionResult, TripleExpansion, centroid_distance, con
                         expansion_by_confusion, most_confused, relative_expansion, split_cor_inc, triple_expansion)
 from .slt_clusters import ClassSLTClusters, SLTClusters, class_slt_clusters, cluster_slts, correct_of_class
 from .templates import CentroidTemplates, PairTemplates, centroid_templates, nearest_to_centroid, pair_templates
+from .sources import SourceAccuracy, accuracy_by_source, source_codes, source_templates
 
 __all__ = ["AnalysisError", "upgma", "cut_labels", "cut_n_clusters", "cluster_means", "relabel_by_size",
            "class_selectivity", "co_cluster", "CoClustering", "dead_nodes", "node_cluster_counts",
@@ -29,4 +30,4 @@ __all__ = ["AnalysisError", "upgma", "cut_labels", "cut_n_clusters", "cluster_me
            "centroid_distance", "relative_expansion", "expansion_by_confusion", "ExpansionResult", "triple_expansion",
            "TripleExpansion", "cluster_slts", "SLTClusters", "class_slt_clusters", "ClassSLTClusters",
            "correct_of_class", "nearest_to_centroid", "centroid_templates", "CentroidTemplates", "pair_templates",
-           "PairTemplates"]
+           "PairTemplates", "SourceAccuracy", "accuracy_by_source", "source_codes", "source_templates"]

@@ -1,5 +1,6 @@
 """Jupyter widgets: anywidget views (TemplatePanel, ClusterTree, SelectivityMap), bqplot views
-(SpectrumView, EmbeddingView) and the composed Explorer, ConfusionPairs and LayerSummary."""
+(SpectrumView, EmbeddingView) and the composed Explorer, ConfusionPairs and LayerSummary, and the
+Recorder (microphone takes aligned into a dataset)."""
 from .template_panel import TemplatePanel
 from .cluster_tree import CLUSTER_COLORS, ClusterTree
 from .selectivity_map import SelectivityMap
@@ -8,6 +9,7 @@ from .embedding_view import EmbeddingView
 from .explorer import Explorer, Selection
 from .confusion_pairs import ConfusionPairs
 from .layer_summary import LayerSummary
+from .recorder import Recorder
 
 __all__ = ["TemplatePanel", "ClusterTree", "SelectivityMap", "CLUSTER_COLORS", "SpectrumView", "EmbeddingView",
-           "Explorer", "Selection", "ConfusionPairs", "LayerSummary"]
+           "Explorer", "Selection", "ConfusionPairs", "LayerSummary", "Recorder"]

@@ -1,0 +1,191 @@
+"""Forced alignment (`load_recordings`) against the built-in corpus's exact phone timing.
+
+The shipped dev/eval splits carry each utterance's audio (16 kHz), its text and frame labels
+made from eSpeak NG's own phoneme events. Each utterance is aligned from its audio and text
+only, three ways:
+
+* ``cmudict``  – the default: CMUdict pronunciations, eSpeak NG for missing words;
+* ``espeak``   – eSpeak NG's pronunciation of each word on its own, for every word;
+* ``oracle``   – the utterance's true phone sequence (from its labels, cut into "words" at
+  pauses): timing alone, with no pronunciation difference at all.
+
+``cmudict`` − ``oracle`` is the part of the error that pronunciation causes; ``oracle`` is what
+the acoustic model's boundary placement gives.
+
+Reported per condition: utterances aligned / left out, frame-label agreement (all frames, and
+within ±1 frame), boundary error in ms (median, 90th percentile) over the boundaries of phones
+matched in order between the two label sequences, per-class agreement.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_alignment.py --out /tmp/align.jsonl   # resumable
+    python benchmarks/bench_alignment.py --limit 8 --splits eval                    # quick look
+
+Results go to ``--out`` as one JSON line per (split, utterance, condition); a rerun skips the
+lines already there and prints the summary of all of them.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from slt_widgets.datasets import FrameDataset, load_recordings  # noqa: E402
+from slt_widgets.datasets.speech.align import Aligner, AlignmentError  # noqa: E402
+from slt_widgets.datasets.speech.phonemes import PHONEME_CLASSES, frame_labels  # noqa: E402
+
+DATA = ROOT / "slt_widgets" / "data"
+SIL = PHONEME_CLASSES.index("SIL")
+CONDITIONS = ("cmudict", "espeak", "oracle")
+
+
+def runs(y: np.ndarray) -> list[tuple[int, int, int]]:
+    """``[(label, start, end)]`` runs of equal labels in ``[T]`` frame labels."""
+    ch = np.flatnonzero(np.diff(y)) + 1
+    st, en = np.r_[0, ch], np.r_[ch, len(y)]
+    return [(int(y[s]), int(s), int(e)) for s, e in zip(st, en)]
+
+
+def compare(hyp: np.ndarray, truth: np.ndarray) -> dict:
+    """Agreement and boundary errors of hypothesis frame labels ``[T]`` against the truth ``[T]``."""
+    agree = hyp == truth
+    near = agree.copy()
+    near[1:] |= hyp[1:] == truth[:-1]
+    near[:-1] |= hyp[:-1] == truth[1:]
+    h, t = runs(hyp), runs(truth)
+    sm = difflib.SequenceMatcher(a=[r[0] for r in t], b=[r[0] for r in h], autojunk=False)
+    errors = []
+    for a, b, n in sm.get_matching_blocks():
+        for k in range(n):
+            if a + k == 0 or b + k == 0:
+                continue               # the utterance start is not a boundary
+            errors.append(abs(h[b + k][1] - t[a + k][1]) * 10)
+    per_class = {PHONEME_CLASSES[c]: [int(agree[truth == c].sum()), int((truth == c).sum())]
+                 for c in np.unique(truth)}
+    return {"agree": float(agree.mean()), "agree_1": float(near.mean()), "frames": int(len(truth)),
+            "boundary_ms": errors, "n_true_boundaries": len(t) - 1, "per_class": per_class}
+
+
+def oracle_words(truth: np.ndarray) -> list[tuple[str, list[str]]]:
+    words, cur = [], []
+    for lab, _, _ in runs(truth):
+        if lab == SIL:
+            if cur:
+                words.append(cur)
+                cur = []
+        else:
+            cur.append(PHONEME_CLASSES[lab])
+    if cur:
+        words.append(cur)
+    return [(f"w{i}", w) for i, w in enumerate(words)]
+
+
+def utterance(ds: FrameDataset, u: int) -> tuple[np.ndarray, np.ndarray, str]:
+    a0 = int(ds._audio_offsets[u])
+    a1 = int(ds._audio_offsets[u + 1]) if u + 1 < len(ds._audio_offsets) else len(ds._audio)
+    lo, hi = ds.utt_bounds[u]
+    return ds._audio[a0:a1], ds.labels[lo:hi], ds.utt_text[u]
+
+
+def run_one(cond: str, wave, truth, text, aligner: Aligner) -> dict:
+    t0 = time.perf_counter()
+    try:
+        if cond == "oracle":
+            al = aligner.align_pronounced(wave, oracle_words(truth))
+            hyp = frame_labels(al.segments, len(truth)).astype(np.int64)
+            attempt = al.attempt
+        else:
+            ds = load_recordings([((wave, 16000), text)], pronunciation=cond, progress=False)
+            hyp = ds.labels
+            attempt = None
+            if len(hyp) != len(truth):
+                raise RuntimeError(f"frame count {len(hyp)} != {len(truth)}")
+    except AlignmentError as e:
+        return {"ok": False, "reason": getattr(e, "reason", "?"), "message": str(e)[:200],
+                "seconds": time.perf_counter() - t0}
+    out = compare(hyp, truth)
+    out.update(ok=True, attempt=attempt, seconds=time.perf_counter() - t0)
+    return out
+
+
+def summarise(rows: list[dict]) -> dict:
+    out = {}
+    for cond in CONDITIONS:
+        rs = [r for r in rows if r["cond"] == cond]
+        ok = [r for r in rs if r["ok"]]
+        if not rs:
+            continue
+        errs = np.concatenate([r["boundary_ms"] for r in ok]) if ok else np.zeros(0)
+        frames = sum(r["frames"] for r in ok)
+        pc: dict[str, list[int]] = {}
+        for r in ok:
+            for c, (a, n) in r["per_class"].items():
+                pc.setdefault(c, [0, 0])
+                pc[c][0] += a
+                pc[c][1] += n
+        out[cond] = {
+            "utterances": len(rs), "aligned": len(ok), "left_out": len(rs) - len(ok),
+            "left_out_reasons": sorted({r.get("reason", "") for r in rs if not r["ok"]}),
+            "agreement": sum(r["agree"] * r["frames"] for r in ok) / max(frames, 1),
+            "agreement_within_1_frame": sum(r["agree_1"] * r["frames"] for r in ok) / max(frames, 1),
+            "boundary_median_ms": float(np.median(errs)) if len(errs) else None,
+            "boundary_p90_ms": float(np.percentile(errs, 90)) if len(errs) else None,
+            "boundaries_matched": int(len(errs)),
+            "boundaries_true": int(sum(r["n_true_boundaries"] for r in ok)),
+            "seconds_per_utterance": float(np.mean([r["seconds"] for r in rs])),
+            "per_class_agreement": {c: round(a / n, 3) for c, (a, n) in sorted(pc.items()) if n},
+        }
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--splits", default="eval,dev", help="comma-separated shipped splits (eval, dev, xeng)")
+    ap.add_argument("--limit", type=int, default=None, help="first N utterances of each split")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS))
+    ap.add_argument("--out", default=None, help="JSON-lines checkpoint (resumable)")
+    args = ap.parse_args(argv)
+    conds = [c for c in args.conditions.split(",") if c]
+    done: dict[tuple, dict] = {}
+    out = Path(args.out) if args.out else None
+    if out and out.exists():
+        for line in out.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["split"], r["utt"], r["cond"])] = r
+    aligner = Aligner()
+    rows = []
+    for split in args.splits.split(","):
+        ds = FrameDataset.load(DATA / f"{split}.npz")
+        n = len(ds.utt_bounds) if args.limit is None else min(args.limit, len(ds.utt_bounds))
+        for u in range(n):
+            wave, truth, text = utterance(ds, u)
+            for cond in conds:
+                key = (split, u, cond)
+                if key not in done:
+                    r = run_one(cond, wave, truth, text, aligner)
+                    r.update(split=split, utt=u, cond=cond, voice=ds.utt_voice[u])
+                    done[key] = r
+                    if out:
+                        with open(out, "a") as f:
+                            f.write(json.dumps(r) + "\n")
+                rows.append(done[key])
+            if (u + 1) % 10 == 0:
+                print(f"{split}: {u + 1}/{n}", flush=True)
+    summary = summarise(rows)
+    for cond, s in summary.items():
+        print(f"{cond:8s} aligned {s['aligned']}/{s['utterances']}  agreement {s['agreement']:.3f} "
+              f"(±1 frame {s['agreement_within_1_frame']:.3f})  boundary median {s['boundary_median_ms']} ms, "
+              f"p90 {s['boundary_p90_ms']} ms  ({s['boundaries_matched']}/{s['boundaries_true']} matched)  "
+              f"{s['seconds_per_utterance']:.2f} s/utt  left out: {s['left_out_reasons']}")
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
