@@ -2,7 +2,6 @@
 updates, the static PNG next to the live view, and ``to_png``."""
 from __future__ import annotations
 
-import base64
 import difflib
 import io
 import logging
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import anywidget
 import traitlets
+
+from ._static import EMBED_DPI, with_png
 
 __all__ = ["STATIC", "bundle_esm", "SLTAnyWidget"]
 
@@ -100,13 +101,9 @@ class SLTAnyWidget(anywidget.AnyWidget):
         Path(path).write_bytes(data)
         return Path(path)
 
+    def _static_png(self, dpi: int = EMBED_DPI) -> bytes:
+        """The picture :func:`._static.picture` embeds (and composes into an Explorer's)."""
+        return self.to_png(None, dpi=dpi)
+
     def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None or not self.embed_png:
-            return bundle
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        try:
-            data["image/png"] = base64.b64encode(self.to_png(dpi=80)).decode("ascii")
-        except Exception as err:  # noqa: BLE001 - the live widget must display even if the PNG fails
-            _log.warning("%s: static PNG failed: %s", type(self).__name__, err)
-        return data, meta
+        return with_png(super()._repr_mimebundle_(**kwargs), self)

@@ -9,12 +9,13 @@ import numpy as np
 from ..analysis import layer_spectra
 from ._busy import BusyIndicator, ErrorArea
 from ._class_view import layer_label
+from ._static import StaticPNG
 from .spectrum_view import SpectrumView
 
 __all__ = ["LayerSummary"]
 
 
-class LayerSummary(W.VBox):
+class LayerSummary(StaticPNG, W.VBox):
     """Three :class:`SpectrumView` panels and a table, one line / row per layer.
 
     Panels: LDA explained-variance ratio (Fig. 3A), class-averaged within-class spectra of the
@@ -71,13 +72,25 @@ class LayerSummary(W.VBox):
     def to_png(self, path, dpi: int = 110) -> str:
         """The three spectrum panels side by side and the table, as one PNG (matplotlib)."""
         from pathlib import Path
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
 
         path = Path(path)
         if path.suffix.lower() != ".png":
             raise ValueError(f"to_png writes PNG files; give a path ending in .png, got {path.name!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._figure(dpi).savefig(path)
+        return str(path)
+
+    def _static_png(self, dpi: int) -> bytes:
+        """The :meth:`to_png` picture as bytes (embedded next to the live view when displayed)."""
+        import io
+        buf = io.BytesIO()
+        self._figure(dpi).savefig(buf, format="png")
+        return buf.getvalue()
+
+    def _figure(self, dpi: int):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
         fig = Figure(figsize=(15, 6.2), dpi=dpi)
         FigureCanvasAgg(fig)
         gs = fig.add_gridspec(2, 3, height_ratios=[3, 1.2])
@@ -92,5 +105,4 @@ class LayerSummary(W.VBox):
         ax.table(cellText=cells, colLabels=["layer", "LDA acc. %", "EVR AUC", "within AUC", "node SLT AUC",
                                             "dead nodes"], loc="center")
         fig.tight_layout()
-        fig.savefig(path)
-        return str(path)
+        return fig
