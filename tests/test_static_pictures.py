@@ -63,6 +63,9 @@ def _bundle(widget) -> tuple[dict, bytes]:
     assert "image/png" in data, f"{type(widget).__name__} left no picture next to its widget view"
     png = base64.b64decode(data["image/png"])
     assert png[:8] == PNG_MAGIC
+    meta = b[1] if isinstance(b, tuple) else {}
+    assert meta["image/png"]["alt"].strip(), "the picture needs a text alternative"
+    assert data["text/plain"] == f"{type(widget).__name__}: {meta['image/png']['alt']}"
     return data, png
 
 
@@ -158,7 +161,9 @@ def test_every_view_leaves_a_picture_next_to_its_widget_view(name, model, digits
 def test_the_explorer_leaves_one_picture_of_all_its_views(explorer):
     explorer.select(cls="3")
     explorer.select(cluster=1)
-    _, png = _bundle(explorer)
+    data, png = _bundle(explorer)
+    alt = explorer._repr_mimebundle_()[1]["image/png"]["alt"]
+    assert "cluster 1 selected" in alt and "templates 3 · output node 3 · cluster 1" in alt, alt
     big = _rgb(png)
     spots = {}
     for view in (explorer.tree, explorer.templates, explorer.embedding, explorer.spectra):
@@ -192,8 +197,9 @@ def test_a_tab_of_views_gets_the_picture_of_its_views(explorer):
     assert register_box_pictures(ip)
     a, b = _template_panel(None, None), _cluster_tree(None, None)
     tab = W.Tab(children=[a, b])
-    data, _ = ip.display_formatter.format(tab)
+    data, meta = ip.display_formatter.format(tab)
     assert WIDGET_MIME in data and "image/png" in data
+    assert meta["image/png"]["alt"].startswith("templates") and "cluster tree toy tree" in meta["image/png"]["alt"]
     big = _rgb(base64.b64decode(data["image/png"]) if isinstance(data["image/png"], str) else data["image/png"])
     assert _find(big, _rgb(picture(a))) is not None and _find(big, _rgb(picture(b))) is not None
     # a box of plain ipywidgets gets no picture; our own views are pictured once, by their bundle
@@ -243,6 +249,14 @@ def test_the_explorer_runs_in_a_plain_kernel_without_a_front_end():
     res = json.loads([o for o in outs if o.output_type == "stream" and o.name == "stdout"][-1].text.strip()
                      .splitlines()[-1])
     assert res == {"errors": [], "cls": "0", "cluster": 0}
+
+
+def test_bundles_leave_out_whole_line_comments_only():
+    from slt_widgets.widgets._anywidget_base import strip_comments
+    src = ("// a comment\n/** doc\n * more\n */\nconst a = 1; // kept\n\n"
+           "const t = `line one\n// inside a template literal\n`;\n/* one line */\nexport default a;\n")
+    assert strip_comments(src) == ("const a = 1; // kept\nconst t = `line one\n// inside a template literal\n`;\n"
+                                   "export default a;\n")
 
 
 def test_default_cut_survives_tied_merges():

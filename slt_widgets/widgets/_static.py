@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 __all__ = ["save_axes_png", "render_png_bytes", "picture", "compose_pngs", "with_png", "StaticPNG",
-           "register_box_pictures"]
+           "register_box_pictures", "describe"]
 
 _log = logging.getLogger(__name__)
 #: dpi of the picture embedded at display time (small: it only has to be legible, and it is
@@ -122,7 +122,51 @@ def with_png(bundle, widget):
         png = None
     if png is not None:
         data["image/png"] = base64.b64encode(png).decode("ascii")
+        alt = describe(widget)
+        meta = dict(meta)
+        # "alt" for front ends that read it; the text/plain fallback says the same in words
+        meta["image/png"] = {**meta.get("image/png", {}), "alt": alt, "needs_background": "light"}
+        if alt:
+            data["text/plain"] = f"{type(widget).__name__}: {alt}"
     return data, meta
+
+
+def describe(widget) -> str:
+    """The picture's text alternative: what each view in ``widget`` shows, in words (the
+    ``alt`` of the exported ``<img>``, read by screen readers)."""
+    import ipywidgets as W
+
+    own = _describe_view(widget)
+    if own is not None:
+        return own
+    if isinstance(widget, W.Box):
+        parts = [d for d in (describe(c) for c in widget.children
+                             if getattr(getattr(c, "layout", None), "display", None) != "none") if d]
+        return "; ".join(parts)
+    return ""
+
+
+def _describe_view(w) -> str | None:
+    from .cluster_tree import ClusterTree
+    from .embedding_view import EmbeddingView
+    from .selectivity_map import SelectivityMap
+    from .spectrum_view import SpectrumView
+    from .template_panel import TemplatePanel
+
+    if isinstance(w, TemplatePanel):
+        head = w.title + (f" — {w.count} {w.count_unit}" if w.count is not None else "")
+        return (f"templates {head}: " if head else "templates: ") + ", ".join(t or "untitled" for t in w.titles)
+    if isinstance(w, ClusterTree):
+        sel = f", cluster {w.selected} selected" if w.selected >= 0 else ""
+        return f"cluster tree {w.title}: {w.n_leaves} samples, {w.n_clusters} clusters at cut {w.cut:.3g}{sel}"
+    if isinstance(w, SelectivityMap):
+        K, M = w.csv.shape
+        return f"selectivity map {w.layer_title}: {K} classes × {M} nodes in clustered order"
+    if isinstance(w, SpectrumView):
+        return f"spectra {w.title}: " + ", ".join(w.label(k) for k in w.names)
+    if isinstance(w, EmbeddingView):
+        return f"embedding {w.title}: {len(w.xy)} points in {len(set(w.color_ids.tolist()))} colours"
+    return None
 
 
 class StaticPNG:
@@ -152,7 +196,8 @@ def _box_picture(box):
     if hasattr(box, "_static_png") or not getattr(box, "embed_png", True):
         return None
     try:
-        return _compose_box(box, EMBED_DPI)
+        png = _compose_box(box, EMBED_DPI)
+        return None if png is None else (png, {"alt": describe(box), "needs_background": "light"})
     except Exception as err:  # noqa: BLE001 - the live widget must display even if the PNG fails
         _log.warning("%s: static PNG failed: %s", type(box).__name__, err)
         return None
