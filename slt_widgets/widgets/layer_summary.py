@@ -65,7 +65,7 @@ class LayerSummary(StaticPNG, W.VBox):
             for i, n in enumerate(self.layer_names))
         head = ("<tr><th>layer</th><th>LDA acc. %</th><th>EVR AUC</th><th>within AUC</th><th>node SLT AUC</th>"
                 "<th>dead nodes</th></tr>")
-        return ("<style>.slt-layer-table td,.slt-layer-table th{padding:2px 10px;border-bottom:1px solid #ddd;"
+        return ("<style>.slt-layer-table td,.slt-layer-table th{padding:2px 10px;border-bottom:1px solid var(--jp-border-color2, #ddd);"
                 "text-align:right}</style><table style='border-collapse:collapse;font-size:12px'>"
                 f"<thead>{head}</thead><tbody>{rows}</tbody></table>")
 
