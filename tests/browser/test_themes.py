@@ -14,7 +14,7 @@ pytest.importorskip("playwright.sync_api", reason="browser tests need playwright
 
 from .contrast import measure
 from .pages import EXPLORER, open_lab_notebook
-from .servers import REPO, explorer_notebook, start_lab
+from .servers import REPO, explorer_notebook, kernel_client, kernel_eval, start_lab
 
 pytestmark = pytest.mark.browser
 SHOTS = REPO / "docs" / "screenshots"
@@ -94,3 +94,37 @@ def test_every_text_element_is_readable(themed_lab, page):
         page.screenshot(path=str(SHOTS / f"lab_{slug}_{width}.png"))
         page.locator(".jp-OutputArea-output .slt-layer-summary").first.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / f"lab_{slug}_views_{width}.png"))
+
+
+def test_selectivity_map_from_the_keyboard_alone(themed_lab, page):
+    """Tab into the heatmap from the Explorer's class picker, move with the arrows, select with
+    Enter: the kernel's ``smap`` has the class and node of that cell (in clustered order)."""
+    theme, server = themed_lab
+    if theme != "JupyterLab Light":
+        pytest.skip("keyboard operation does not depend on the theme: checked once")
+    open_lab_notebook(page, server, "views.ipynb")
+    page.locator(".slt-selectivity-map .slt-sm-box").first.wait_for(state="visible")
+    page.locator(".slt-class-picker select").first.focus()
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement && document.activeElement.matches('.slt-sm-box')"):
+            break
+    else:
+        raise AssertionError("Tab never reached the selectivity map")
+    for k in ("ArrowDown", "ArrowDown", "ArrowRight", "ArrowRight", "ArrowRight", "Enter"):
+        page.keyboard.press(k)
+    readout = page.locator(".slt-sm-readout").first.inner_text()
+    kc = kernel_client(server, server.api("/api/sessions")[0]["kernel"]["id"])
+    try:
+        code = "import json; print(json.dumps([int(smap.selected_class), int(smap.selected_node), " \
+               "int(smap.row_order[2]), int(smap.col_order[3]), smap.class_names[int(smap.row_order[2])]]))"
+        for _ in range(40):
+            cls, node, want_cls, want_node, name = json.loads(kernel_eval(kc, code).strip().splitlines()[-1])
+            if (cls, node) == (want_cls, want_node):
+                break
+            page.wait_for_timeout(250)
+        assert (cls, node) == (want_cls, want_node), (cls, node, want_cls, want_node)
+        assert readout.startswith(f"class {name} · node {want_node} "), readout
+        assert page.evaluate("() => document.activeElement.matches('.slt-sm-box')"), "the redraw lost the focus"
+    finally:
+        kc.stop_channels()
