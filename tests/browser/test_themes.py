@@ -126,5 +126,7 @@ def test_selectivity_map_from_the_keyboard_alone(themed_lab, page):
         assert (cls, node) == (want_cls, want_node), (cls, node, want_cls, want_node)
         assert readout.startswith(f"class {name} · node {want_node} "), readout
         assert page.evaluate("() => document.activeElement.matches('.slt-sm-box')"), "the redraw lost the focus"
+        page.keyboard.press("ArrowRight")            # the cursor one cell right of the selection
+        page.locator(".slt-selectivity-map").first.screenshot(path=str(SHOTS / "lab_selectivity_map_keyboard.png"))
     finally:
         kc.stop_channels()
