@@ -151,7 +151,7 @@ def default_cut(Z, n_clusters: int = 4, min_share: float = 0.02, max_clusters: i
     need = max(2, int(np.ceil(min_share * n)))
     best_k, best_size = k_want, -1
     for k in range(k_want, min(n, max_clusters) + 1):
-        sizes = np.sort(np.bincount(fcluster(z, k, criterion="maxclust")))[::-1]
+        sizes = np.sort(np.bincount(fcluster(z, k, criterion="maxclust"), minlength=k_want + 1))[::-1]  # ties: < k clusters
         if sizes[k_want - 1] >= need:
             best_k = k
             break

@@ -11,12 +11,13 @@ import numpy as np
 
 from ..analysis import pair_templates, predict
 from ._busy import BusyIndicator, ErrorArea, guarded
+from ._static import StaticPNG
 from .template_panel import TemplatePanel
 
 __all__ = ["ConfusionPairs"]
 
 
-class ConfusionPairs(W.VBox):
+class ConfusionPairs(StaticPNG, W.VBox):
     """A 2 × 3 :class:`TemplatePanel`: rows = samples of class a / class b, columns = mean SLT
     of node a, of node b, and node a − node b.
 

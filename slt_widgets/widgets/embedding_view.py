@@ -16,6 +16,7 @@ import numpy as np
 import traitlets as T
 
 from ._html import text
+from ._static import StaticPNG
 from ._static_png import CLUSTER_COLORS
 
 __all__ = ["EmbeddingView"]
@@ -26,7 +27,7 @@ _SELECTORS = ("brush", "lasso", "off")
 LEGEND_MAX = 10   # legend entries before the rest are summarised
 
 
-class EmbeddingView(W.VBox):
+class EmbeddingView(StaticPNG, W.VBox):
     """Scatter of ``xy [n, 2]`` coloured by integer ``color_ids [n]`` with a swatch legend.
 
     ``selected``: ``None`` or int64 ``[k]`` positions of the points the user brushed/lassoed

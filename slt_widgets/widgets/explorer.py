@@ -22,6 +22,7 @@ from ._class_view import (ClassView, build_class_view, class_samples, default_cu
                           layer_key, layer_label, nearest_to_centroid, wav_bytes)
 from .cluster_tree import ClusterTree
 from .embedding_view import EmbeddingView
+from ._static import StaticPNG
 from .spectrum_view import SpectrumView
 from .template_panel import TemplatePanel
 
@@ -53,7 +54,7 @@ class Selection:
         return layer_label(self.layer)
 
 
-class Explorer(W.VBox):
+class Explorer(StaticPNG, W.VBox):
     """Linked views of one class's sample-dependent linear transforms (Fig. 6, 8B).
 
     Parameters

@@ -10,12 +10,13 @@ from .._files import atomic_open
 from ._html import text
 from ._static import literal_text
 from ._class_view import layer_label
+from ._static import StaticPNG
 from .spectrum_view import SpectrumView
 
 __all__ = ["LayerSummary"]
 
 
-class LayerSummary(W.VBox):
+class LayerSummary(StaticPNG, W.VBox):
     """Three :class:`SpectrumView` panels and a table, one line / row per layer.
 
     Panels: LDA explained-variance ratio (Fig. 3A), class-averaged within-class spectra of the
@@ -65,7 +66,7 @@ class LayerSummary(W.VBox):
             for i, n in enumerate(self.layer_names))
         head = ("<tr><th>layer</th><th>LDA acc. %</th><th>EVR AUC</th><th>within AUC</th><th>node SLT AUC</th>"
                 "<th>dead nodes</th></tr>")
-        return ("<style>.slt-layer-table td,.slt-layer-table th{padding:2px 10px;border-bottom:1px solid #ddd;"
+        return ("<style>.slt-layer-table td,.slt-layer-table th{padding:2px 10px;border-bottom:1px solid var(--jp-border-color2, #ddd);"
                 "text-align:right}</style><table style='border-collapse:collapse;font-size:12px'>"
                 f"<thead>{head}</thead><tbody>{rows}</tbody></table>")
 
@@ -73,13 +74,27 @@ class LayerSummary(W.VBox):
     def to_png(self, path, dpi: int = 110) -> str:
         """The three spectrum panels side by side and the table, as one PNG (matplotlib)."""
         from pathlib import Path
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
 
         path = Path(path)
         if path.suffix.lower() != ".png":
             raise ValueError(f"to_png writes PNG files; give a path ending in .png, got {path.name!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(path, "wb") as f:
+            self._figure(dpi).savefig(f, format="png")
+        return str(path)
+
+    @literal_text
+    def _static_png(self, dpi: int) -> bytes:
+        """The :meth:`to_png` picture as bytes (embedded next to the live view when displayed)."""
+        import io
+        buf = io.BytesIO()
+        self._figure(dpi).savefig(buf, format="png")
+        return buf.getvalue()
+
+    def _figure(self, dpi: int):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
         fig = Figure(figsize=(15, 6.2), dpi=dpi)
         FigureCanvasAgg(fig)
         gs = fig.add_gridspec(2, 3, height_ratios=[3, 1.2])
@@ -94,6 +109,4 @@ class LayerSummary(W.VBox):
         ax.table(cellText=cells, colLabels=["layer", "LDA acc. %", "EVR AUC", "within AUC", "node SLT AUC",
                                             "dead nodes"], loc="center")
         fig.tight_layout()
-        with atomic_open(path, "wb") as f:
-            fig.savefig(f, format="png")
-        return str(path)
+        return fig

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..engine import auc_score
 from ._html import text
+from ._static import StaticPNG
 
 __all__ = ["SpectrumView", "normalised_spectrum"]
 
@@ -35,7 +36,7 @@ def normalised_spectrum(sigmas) -> np.ndarray:
     return (s / s[0]).astype(np.float32)
 
 
-class SpectrumView(W.VBox):
+class SpectrumView(StaticPNG, W.VBox):
     """Normalised singular-value spectra with their AUC in the legend.
 
     ``view.set_spectra({"HL1": sigmas [D1], "HL2": sigmas [D2], …}, highlight="HL2")``.

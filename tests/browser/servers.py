@@ -148,7 +148,7 @@ def _wait_port(proc, port: int, log_path, timeout: float = 60.0) -> None:
     raise TimeoutError(f"server did not open port {port} in {timeout:.0f} s:\n{Path(log_path).read_text()[-3000:]}")
 
 
-def _isolated_env(tmp: Path) -> dict:
+def _isolated_env(tmp: Path, theme: str | None = None) -> dict:
     for d in ("config", "runtime", "data", "ws", "settings"):
         (tmp / d).mkdir(parents=True, exist_ok=True)
     notif = tmp / "settings" / "@jupyterlab" / "apputils-extension"
@@ -158,19 +158,25 @@ def _isolated_env(tmp: Path) -> dict:
     nbset = tmp / "settings" / "@jupyterlab" / "notebook-extension"
     nbset.mkdir(parents=True, exist_ok=True)
     (nbset / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    if theme is not None:            # "JupyterLab Dark", "JupyterLab Light"
+        themes = tmp / "settings" / "@jupyterlab" / "apputils-extension"
+        (themes / "themes.jupyterlab-settings").write_text(json.dumps({"theme": theme}))
     return kernel_env({"JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+                       "JUPYTER_DATA_DIR": str(tmp / "data"),       # its own notary (trusted notebooks)
                        "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
                        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "ws")})
 
 
-def start_lab(root: Path, tmp: Path) -> Server:
-    """Start JupyterLab serving ``root``; isolated config/runtime/settings under ``tmp``."""
-    env = _isolated_env(tmp)
+def start_lab(root: Path, tmp: Path, theme: str | None = None, app: str = "jupyterlab") -> Server:
+    """Start JupyterLab (``app="notebook"``: Notebook 7) serving ``root``; isolated
+    config/runtime/settings under ``tmp``; ``theme`` e.g. ``"JupyterLab Dark"``."""
+    env = _isolated_env(tmp, theme)
     port, token = free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
+    cls = "LabApp" if app == "jupyterlab" else "JupyterNotebookApp"
+    cmd = [sys.executable, "-m", app, "--no-browser", f"--port={port}",
            f"--IdentityProvider.token={token}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-           f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-           f"--LabApp.workspaces_dir={tmp / 'ws'}", f"--LabApp.user_settings_dir={tmp / 'settings'}"]
+           f"--ServerApp.root_dir={root}", f"--{cls}.expose_app_in_browser=True",
+           f"--{cls}.workspaces_dir={tmp / 'ws'}", f"--{cls}.user_settings_dir={tmp / 'settings'}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     log_path = tmp / "lab.log"

@@ -88,5 +88,9 @@ def test_quickstart_in_voila(quickstart_server, page):
         assert "load_demo(" not in page.locator("body").inner_text()
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "voila_quickstart.png"), full_page=True)
+        for width in (1024, 1600):                # the host at both screen widths (issue 17)
+            page.set_viewport_size({"width": width, "height": 1100})
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SHOTS / f"voila_quickstart_{width}.png"))
     finally:
         kc.stop_channels()

@@ -83,3 +83,52 @@ test("hover reads out class, node and mean activation; cleanup detaches", () => 
   canvas.dispatchEvent(mouse(window, "click", 50, 150));
   assert.equal(model.saves, 0);
 });
+
+function key(win, k) {
+  return new win.KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true });
+}
+
+test("keyboard: Tab stop, arrows move between classes and nodes, Enter selects, Escape clears", () => {
+  setupDom();
+  const el = document.getElementById("out");
+  const model = makeModel();
+  widget.render({ model, el });
+  const root = el.querySelector(".slt-selectivity-map");
+  assert.match(root.getAttribute("aria-label"), /Selectivity map hidden layer 1: 3 classes by 4 nodes/);
+  const box = () => el.querySelector(".slt-sm-box");
+  assert.equal(box().tabIndex, 0);
+  assert.equal(box().getAttribute("role"), "application");
+  box().focus();
+  assert.equal(document.activeElement, box());
+  const cur = () => el.querySelector(".slt-sm-cursor");
+  assert.equal(cur().getAttribute("visibility"), "visible");
+  const ro = () => el.querySelector(".slt-sm-readout").textContent;
+  assert.match(ro(), /^class c · node 1 /);                 // row 0 = class 2 "c", column 0 = node 1
+  box().dispatchEvent(key(window, "ArrowDown"));
+  box().dispatchEvent(key(window, "ArrowRight"));
+  box().dispatchEvent(key(window, "ArrowRight"));
+  assert.match(ro(), /^class aa · node 2 /);                // row 1 = class 0, column 2 = node 2
+  box().dispatchEvent(key(window, "ArrowUp"));
+  box().dispatchEvent(key(window, "ArrowUp"));              // clamps at the first row
+  box().dispatchEvent(key(window, "End"));
+  assert.match(ro(), /^class c · node 3 /);
+  box().dispatchEvent(key(window, "ArrowDown"));
+  const ev = key(window, "Enter");
+  box().dispatchEvent(ev);
+  assert.ok(ev.defaultPrevented);
+  assert.equal(model.get("selected_class"), 0);
+  assert.equal(model.get("selected_node"), 3);
+  assert.equal(model.saves, 1);
+  // the redraw keeps the focus and the cursor where they were
+  assert.equal(document.activeElement, box());
+  assert.match(ro(), /^class aa · node 3 /);
+  assert.equal(el.querySelectorAll(".slt-sm-selection").length, 2);
+  box().dispatchEvent(key(window, "Escape"));
+  assert.equal(model.get("selected_class"), -1);
+  assert.equal(model.get("selected_node"), -1);
+  const tab = key(window, "Tab");
+  box().dispatchEvent(tab);
+  assert.ok(!tab.defaultPrevented, "Tab must leave the heatmap");
+  box().dispatchEvent(new window.FocusEvent("blur"));
+  assert.equal(cur().getAttribute("visibility"), "hidden");
+});

@@ -97,3 +97,16 @@ test("origin 'upper' puts row 0 at the top (images) and the read-out follows", (
   canvas.dispatchEvent(mouse(window, "mousemove", 3, 2));
   assert.equal(el.querySelector(".slt-tp-readout").dataset.row, "0");
 });
+
+test("the panel has an accessible name from its heading and titles", async () => {
+  const { default: tp } = await import("../../slt_widgets/widgets/static/template_panel.js");
+  const { setupDom: sd, FakeModel: FM, wire: w } = await import("./helpers.mjs");
+  sd();
+  const el = document.getElementById("out");
+  tp.render({ model: new FM({ images: w(Float32Array, [0, 1, 2, 3], [1, 2, 2]), titles: ["mean SLT"], kinds: ["slt"],
+    shared_scale: false, count: 5, count_unit: "frames", title: "/t/", x_label: "", y_label: "",
+    x_ticks: null, y_ticks: null, columns: 0, pixel_size: 0, origin: "lower", error: "" }), el });
+  const root = el.querySelector(".slt-template-panel");
+  assert.equal(root.getAttribute("role"), "figure");
+  assert.match(root.getAttribute("aria-label"), /^Templates \/t\/ — 5 frames: mean SLT$/);
+});

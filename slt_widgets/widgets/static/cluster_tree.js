@@ -41,6 +41,8 @@ export function leafClusters(labels, rep, heights, cut) {
 function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "slt-cluster-tree";
+  root.setAttribute("role", "group");
+  root.setAttribute("aria-label", "Cluster tree");   // an accessible name (issue 17 §5)
   el.appendChild(root);
   const { listen, clear: unlistenAll } = listenerSet();
   let dragMoves = null; // window listeners of an ongoing drag

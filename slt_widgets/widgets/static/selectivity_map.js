@@ -47,9 +47,13 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "slt-selectivity-map";
   el.appendChild(root);
+  root.setAttribute("role", "group");
   const { listen, clear: unlistenAll } = listenerSet();
+  // keyboard cursor in display positions (row of rowOrder, column of colOrder); survives redraws
+  const cursor = { row: 0, col: 0 };
 
   function draw() {
+    const hadFocus = root.contains(document.activeElement) && document.activeElement !== root;
     unlistenAll();
     root.replaceChildren();
     errorBanner(root, model.get("error"));
@@ -82,13 +86,23 @@ function render({ model, el }) {
     const heatH = K * rh, colW = heatW / M;
     const H = heatY + heatH + 26;
 
+    const title = model.get("layer_title") || "class selectivity";
+    root.setAttribute("aria-label", `Selectivity map ${title}: ${K} classes by ${M} nodes`);
     const box = document.createElement("div");
     box.className = "slt-sm-box";
     Object.assign(box.style, { width: `${W}px`, height: `${H}px` });
+    // the heatmap is one tab stop: arrows move a cursor between classes (rows) and nodes
+    // (columns), Enter or Space selects the cell, Escape clears the selection
+    box.tabIndex = 0;
+    box.setAttribute("role", "application");
+    box.setAttribute("aria-roledescription", "heatmap");
+    box.setAttribute("aria-label", `${title}: ${K} classes by ${M} nodes. Arrow keys move between classes `
+      + "and nodes, Home and End jump to the first and last node, Enter selects, Escape clears.");
     root.appendChild(box);
     const svg = smEl("svg", { class: "slt-sm-svg", width: W, height: H }, box);
+    svg.setAttribute("aria-hidden", "true");   // the box and the readout say it in words
     smEl("text", { class: "slt-sm-title", x: heatX + heatW / 2, y: 16, "text-anchor": "middle" }, svg)
-      .textContent = model.get("layer_title") || "class selectivity";
+      .textContent = title;
 
     // class dendrogram (root left, leaves touching the rows)
     if (hasRow) {
@@ -186,8 +200,50 @@ function render({ model, el }) {
     }
     const readout = document.createElement("div");
     readout.className = "slt-sm-readout";
+    readout.setAttribute("aria-live", "polite");
     readout.textContent = "\u00a0";
     root.appendChild(readout);
+    const describe = (row, c) => {
+      const k = rowOrder.data[row], j = colOrder.data[c];
+      return `class ${names[k] ?? k} · node ${j} · mean activation ${fmt(csv.data[k * M + j])}`
+        + (model.get("normalize") === "column" ? ` (scaled ${fmt(vals[row * M + c])})` : "");
+    };
+    // keyboard cursor: a dashed outline on the cell, drawn only while the heatmap has focus
+    cursor.row = Math.min(cursor.row, K - 1);
+    cursor.col = Math.min(cursor.col, M - 1);
+    const cursorRect = smEl("rect", { class: "slt-sm-cursor", width: Math.max(2, colW) + 2, height: rh + 2,
+      visibility: "hidden" }, svg);
+    const showCursor = () => {
+      cursorRect.setAttribute("x", heatX + cursor.col * colW - 1);
+      cursorRect.setAttribute("y", heatY + cursor.row * rh - 1);
+      cursorRect.setAttribute("visibility", "visible");
+      readout.textContent = describe(cursor.row, cursor.col);
+    };
+    listen(box, "focus", showCursor);
+    listen(box, "blur", () => { cursorRect.setAttribute("visibility", "hidden"); });
+    listen(box, "keydown", (ev) => {
+      const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+      if (moves[ev.key]) {
+        const [dr, dc] = moves[ev.key];
+        cursor.row = Math.max(0, Math.min(K - 1, cursor.row + dr));
+        cursor.col = Math.max(0, Math.min(M - 1, cursor.col + dc));
+      } else if (ev.key === "Home" || ev.key === "End") {
+        cursor.col = ev.key === "Home" ? 0 : M - 1;
+      } else if (ev.key === "Enter" || ev.key === " ") {
+        model.set("selected_class", rowOrder.data[cursor.row]);
+        model.set("selected_node", colOrder.data[cursor.col]);
+        model.save_changes();
+      } else if (ev.key === "Escape") {
+        model.set("selected_class", -1);
+        model.set("selected_node", -1);
+        model.save_changes();
+      } else {
+        return;                                   // Tab and everything else keep their meaning
+      }
+      ev.preventDefault();
+      if (box.isConnected) showCursor();
+    });
+    if (hadFocus) box.focus();
 
     const cellAt = (ev) => {
       const r = canvas.getBoundingClientRect();
@@ -198,14 +254,13 @@ function render({ model, el }) {
     listen(canvas, "mousemove", (ev) => {
       const cell = cellAt(ev);
       if (!cell) return;
-      const [row, c] = cell, k = rowOrder.data[row], j = colOrder.data[c];
-      readout.textContent = `class ${names[k] ?? k} · node ${j} · mean activation ${fmt(csv.data[k * M + j])}`
-        + (model.get("normalize") === "column" ? ` (scaled ${fmt(vals[row * M + c])})` : "");
+      readout.textContent = describe(cell[0], cell[1]);
     });
     listen(canvas, "mouseleave", () => { readout.textContent = "\u00a0"; });
     listen(canvas, "click", (ev) => {
       const cell = cellAt(ev);
       if (!cell) return;
+      [cursor.row, cursor.col] = cell;             // the keyboard continues from the clicked cell
       model.set("selected_class", rowOrder.data[cell[0]]);
       model.set("selected_node", colOrder.data[cell[1]]);
       model.save_changes();

@@ -84,6 +84,8 @@ function render({ model, el }) {
     heading.className = "slt-tp-heading";
     heading.textContent = headingText(model.get("title"), model.get("count"), model.get("count_unit"));
     root.appendChild(heading);
+    root.setAttribute("role", "figure");      // its accessible name: the heading and the panel titles
+    root.setAttribute("aria-label", `Templates ${heading.textContent}: ${(model.get("titles") ?? []).join(", ")}`);
     errorBanner(root, model.get("error"));
     const arr = arrayFromJson(model.get("images"));
     if (!arr || arr.shape.length !== 3) return;
