@@ -366,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-mb", type=float, default=40.0, help="total size of the package data")
     p.add_argument("--max-train-eval-frames", type=int, default=100_000,
                    help="score the training split on at most this many frames")
+    p.add_argument("--max-dev-frames", type=int, default=None,
+                   help="--paper-wide: monitor dev on at most this many frames (whole seeded utterances)")
+    p.add_argument("--max-score-frames", type=int, default=None,
+                   help="--paper-wide: score dev/eval/xeng for Table 1 on at most this many frames each "
+                        "(whole seeded utterances; default all)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a busy 2-core machine: 2 threads spin-wait on each other)")
     p.add_argument("--keep-corpus", action="store_true", help="keep a corpus built here")
