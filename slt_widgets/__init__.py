@@ -24,6 +24,8 @@ _LAZY = {
     "EmbeddingView": "slt_widgets.widgets",
     "ConfusionPairs": "slt_widgets.widgets",
     "LayerSummary": "slt_widgets.widgets",
+    "LayerProfile": "slt_widgets.widgets",
+    "Compare": "slt_widgets.widgets",
 }
 
 __all__ = ["LinearMap", "SLTCache", "SLTInputError", "UnsupportedModelError", "activations", "auc_score",

@@ -8,6 +8,9 @@ from .embedding_view import EmbeddingView
 from .explorer import Explorer, Selection
 from .confusion_pairs import ConfusionPairs
 from .layer_summary import LayerSummary
+from .layer_profile import LayerProfile
+from .compare import Compare, CompareSelection
 
 __all__ = ["TemplatePanel", "ClusterTree", "SelectivityMap", "CLUSTER_COLORS", "SpectrumView", "EmbeddingView",
-           "Explorer", "Selection", "ConfusionPairs", "LayerSummary"]
+           "Explorer", "Selection", "ConfusionPairs", "LayerSummary", "LayerProfile",
+           "Compare", "CompareSelection"]
