@@ -94,7 +94,8 @@ class Compare(W.VBox):
         align = ("Layers are aligned by index: HLk of each net" +
                  ("" if len(set(depths.values())) == 1 else
                   " (" + ", ".join(f"{html.escape(n)} has {d}" for n, d in depths.items()) + " hidden layers)")
-                 + "; every side shows the same frames.")
+                 + "; every side shows the same frames. At the output each side shows the class's own node; at a "
+                 "hidden layer each net's node the class drives most (nodes of different nets do not correspond).")
         self.note = W.HTML(f"<small>{align}</small>")
         self.note.add_class("slt-compare-note")
 
@@ -329,8 +330,9 @@ class Compare(W.VBox):
         for a, b in combinations(st.names, 2):
             if means[a] is None or means[b] is None:
                 continue
-            panels.append(means[a] - means[b])
-            titles.append(f"{a} − {b}")
+            # nets differ in scale (batch norm, width): compare the templates' shapes, each ÷ its RMS
+            panels.append(_unit_rms(means[a]) - _unit_rms(means[b]))
+            titles.append(f"{a} − {b} (each ÷ RMS)")
             kinds.append("diff")
         imgs = np.stack(panels).astype(np.float32).reshape((len(panels),) + self._shape)
         head = f"{s.cls} · {s.layer_name} · {self._cluster_text(s)}"
@@ -459,6 +461,12 @@ class _SideViews:
                 self.tree.cut = cut
             self.tree.selected = selected
             self.tree.title = f"{self.name} · UPGMA of SLTs · {cls_name} · {layer_label(v.layer)} node {v.node}"
+
+
+def _unit_rms(t: np.ndarray) -> np.ndarray:
+    """``t [F]`` divided by its root mean square (all-zero stays zero)."""
+    r = float(np.sqrt(np.mean(np.square(t, dtype=np.float64))))
+    return t / r if r > 0 else t
 
 
 def _css_name(name: str) -> str:

@@ -47,6 +47,17 @@ def profile_cache_clear() -> None:
     _PROFILE_CACHE.clear()
 
 
+def first_cut(Z, n_clusters: int) -> float:
+    """The tree's first cut height: :func:`default_cut`, or — when tied heights give fewer
+    distinct clusters than asked (e.g. a hidden-layer-1 node, whose SLTs take two values) — the
+    height midway under the top merge."""
+    try:
+        return default_cut(Z, n_clusters)
+    except IndexError:
+        h = np.asarray(Z)[:, 2]
+        return float(h.max() / 2)
+
+
 def _fingerprint(model: nn.Module) -> str:
     """Hash of the model's parameters and buffers: the same weights give the same key."""
     h = hashlib.blake2b(digest_size=16)
@@ -305,7 +316,7 @@ class CompareState(T.HasTraits):
         cuts = {}
         for n, v in views.items():
             if v is not None:
-                cuts[n] = self._cuts.get((n, c, lay, nodes[n]), default_cut(v.linkage, self.n_clusters))
+                cuts[n] = self._cuts.get((n, c, lay, nodes[n]), first_cut(v.linkage, self.n_clusters))
         pos = np.arange(len(c_idx))
         if cluster is not None:
             v = views[src]

@@ -94,11 +94,16 @@ class LayerProfile(SLTAnyWidget):
         if self.selected:
             ax.axvspan(self.layers.index(self.selected) - 0.5, self.layers.index(self.selected) + 0.5,
                        color="#d62728", alpha=0.14, lw=0)
-        ax.set_xticks(x, self.layers, fontsize=8)
-        ax.set_title(self.title + (" (not computed yet)" if self.pending else ""), fontsize=9)
-        ax.tick_params(axis="y", labelsize=8)
-        if self.names:
-            ax.legend(fontsize=7)
+        ax.set_xticks(x, self.layers, fontsize=7, rotation=45)
+        ax.set_xlim(-0.5, len(self.layers) - 0.5)
+        ax.set_title(self.title, fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        if self.pending and not np.isfinite(self.values).any():
+            ax.text(0.5, 0.5, "not computed yet", ha="center", va="center", color="#888", fontsize=8,
+                    transform=ax.transAxes)
+            ax.set_yticks([])
+        elif self.names:
+            ax.legend(fontsize=6)
 
     def _figure(self):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
