@@ -159,7 +159,8 @@ def test_layer_profile_function_validates():
 
 def test_trained_vs_random(nets, digits):
     m = nets["narrow"]
-    c = Compare.trained_vs_random(m, digits, seed=3, max_samples=60)
+    c = Compare.trained_vs_random(m, digits, seed=3, max_samples=60, cls="4")
+    assert c.selection.cls == "4"
     rand = c.state.sides["random"].model
     assert rand is not m and [p.shape for p in rand.parameters()] == [p.shape for p in m.parameters()]
     assert not all(torch.equal(a, b) for a, b in zip(rand.parameters(), m.parameters()))

@@ -248,7 +248,7 @@ class Compare(W.VBox):
 
     # ================================================================== presets
     @classmethod
-    def trained_vs_random(cls, model, dataset, *, seed: int = 0, names=("trained", "random"), **kw) -> "Compare":
+    def trained_vs_random(klass, model, dataset, *, seed: int = 0, names=("trained", "random"), **kw) -> "Compare":
         """``model`` against a copy of its architecture re-initialised with ``seed`` (the report's
         control, live). Frames default to those the trained net classifies correctly."""
         import copy
@@ -265,16 +265,16 @@ class Compare(W.VBox):
                     m.reset_running_stats()
         rand.eval()
         kw.setdefault("correct_by", names[0])
-        return cls({names[0]: model, names[1]: rand}, dataset, seed=seed, **kw)
+        return klass({names[0]: model, names[1]: rand}, dataset, seed=seed, **kw)
 
     @classmethod
-    def demo(cls, split: str = "eval", **kw) -> "Compare":
+    def demo(klass, split: str = "eval", **kw) -> "Compare":
         """The shipped demo nets side by side: small (5 × 256, no regularisation) against wide
         (wider, batch norm + 20 % dropout), on the demo ``split``."""
         from ..demo import load_demo
         small, ds = load_demo("small", split)
         wide, _ = load_demo("wide", split)
-        return cls({"small": small, "wide": wide}, ds, **kw)
+        return klass({"small": small, "wide": wide}, ds, **kw)
 
     # ================================================================== drawing
     @staticmethod

@@ -208,7 +208,7 @@ class CompareState(T.HasTraits):
             keep = order[:self.max_samples]
             note = f"{len(keep)} of {len(idx)} frames of {name!r} (seeded random subset)"
         else:
-            kept, seen, step = [], 0, max(64, self.max_samples)
+            kept, seen, step = [], 0, max(64, self.max_samples + self.max_samples // 4)
             while seen < len(order) and sum(map(len, kept)) < self.max_samples:
                 chunk = order[seen:seen + step]
                 ok = np.ones(len(chunk), bool)
