@@ -258,3 +258,27 @@ def test_every_layer_and_every_class(nets, digits):
     for k in range(digits.n_classes):
         s = st.select(cls=k, layer="output", cluster=0, side="broad")
         assert (digits.labels[s.indices] == k).all() and s.n >= 1
+
+
+def test_batch_norm_folded_once_gives_the_same_slts(digits):
+    from slt_widgets.models.mlp import mlp
+    from slt_widgets.widgets.compare_state import fold_batch_norm
+    torch.manual_seed(0)
+    net = mlp(64, (32, 32), 10, batch_norm=True, dropout=0.2)
+    net.train()
+    with torch.no_grad():                             # non-trivial running statistics
+        for _ in range(3):
+            net(torch.from_numpy(digits.features_at(np.arange(256))) * 2 + 0.5)
+    net.eval()
+    folded = fold_batch_norm(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in folded)
+    x = torch.from_numpy(digits.features_at(np.arange(50)))
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), net(x), rtol=1e-5, atol=1e-5)
+    for layer in (1, 2, "output"):
+        torch.testing.assert_close(slt(folded, x, layer=layer, nodes=[3]).weight,
+                                   slt(net, x, layer=layer, nodes=[3]).weight, rtol=1e-4, atol=1e-5)
+    plain = torch.nn.Sequential(torch.nn.Linear(64, 8), torch.nn.ReLU(), torch.nn.Linear(8, 10))
+    assert fold_batch_norm(plain) is plain
+    odd = torch.nn.Sequential(torch.nn.BatchNorm1d(64), torch.nn.Linear(64, 10)).eval()
+    assert fold_batch_norm(odd) is odd               # batch norm before any Linear: left to the engine

@@ -22,9 +22,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 EXPECTED = ("01_quickstart.ipynb", "02_reproduce_the_paper.ipynb", "03_your_own_model.ipynb",
-            "04_classroom.ipynb", "05_your_own_corpus.ipynb")
+            "04_classroom.ipynb", "05_your_own_corpus.ipynb", "06_compare.ipynb")
 NEEDS_DEMO = {"01_quickstart.ipynb", "02_reproduce_the_paper.ipynb", "04_classroom.ipynb",
-              "05_your_own_corpus.ipynb"}
+              "05_your_own_corpus.ipynb", "06_compare.ipynb"}
 NOTEBOOK_BUDGET_S = float(os.environ.get("SLT_NOTEBOOK_BUDGET_S", 180))
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -43,7 +43,7 @@ def _src(cell: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- stored form (fast)
-def test_the_five_notebooks_are_there():
+def test_the_notebooks_are_there():
     found = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
     assert found == sorted(EXPECTED), f"notebooks/ holds {found}; expected {EXPECTED}"
 

@@ -47,6 +47,44 @@ def profile_cache_clear() -> None:
     _PROFILE_CACHE.clear()
 
 
+def fold_batch_norm(model: nn.Module) -> nn.Module:
+    """An ``nn.Sequential`` computing the same function as ``model`` in eval mode, with every
+    ``BatchNorm1d`` that follows a ``Linear`` folded into it and dropout dropped (``model`` itself
+    when there is nothing to fold or its structure is not a plain Linear/BatchNorm/ReLU/Dropout chain).
+
+    The engine folds batch norm the same way on every call; for a 5 × 2048 net that re-folding
+    (dense 2048 × 2048 products) costs more than the selected node's SLT rows, so each side folds
+    once. The SLTs agree with those of ``model`` to float32 rounding.
+    """
+    import torch
+    if not isinstance(model, nn.Sequential):
+        return model
+    mods = list(model)
+    plain = (nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout, nn.Identity)
+    if not all(type(m) in plain for m in mods) or not any(isinstance(m, nn.BatchNorm1d) for m in mods):
+        return model
+    out: list[nn.Module] = []
+    for m in mods:
+        if isinstance(m, (nn.Dropout, nn.Identity)):
+            continue
+        if isinstance(m, nn.BatchNorm1d):
+            if not out or not isinstance(out[-1], nn.Linear) or not m.track_running_stats:
+                return model                          # not Linear → BatchNorm: leave it to the engine
+            lin = out[-1]
+            with torch.no_grad():
+                g = (m.weight.double() if m.affine else torch.ones_like(m.running_var, dtype=torch.float64))
+                beta = (m.bias.double() if m.affine else torch.zeros_like(m.running_mean, dtype=torch.float64))
+                scale = g / torch.sqrt(m.running_var.double() + m.eps)
+                b = lin.bias.double() if lin.bias is not None else torch.zeros_like(scale)
+                new = nn.Linear(lin.in_features, lin.out_features, dtype=lin.weight.dtype)
+                new.weight.copy_((lin.weight.double() * scale[:, None]).to(lin.weight.dtype))
+                new.bias.copy_(((b - m.running_mean.double()) * scale + beta).to(lin.weight.dtype))
+            out[-1] = new
+        else:
+            out.append(m)
+    return nn.Sequential(*out).eval()
+
+
 def first_cut(Z, n_clusters: int) -> float:
     """The tree's first cut height: :func:`default_cut`, or — when tied heights give fewer
     distinct clusters than asked (e.g. a hidden-layer-1 node, whose SLTs take two values) — the
@@ -97,14 +135,15 @@ class _Side:
 
     def __init__(self, name: str, model: nn.Module, dataset, memory_budget):
         self.name, self.model = name, model
-        self.chain = layer_shapes(model, dataset)
+        self.engine_model = fold_batch_norm(model)
+        self.chain = layer_shapes(self.engine_model, dataset)
         if self.chain.d_in != dataset.n_features:
             raise ValueError(f"model {name!r} expects {self.chain.d_in} inputs but the dataset has "
                              f"{dataset.n_features} features per sample; every net must take the same inputs")
         if self.chain.layer_width("output") < dataset.n_classes:
             raise ValueError(f"model {name!r} has {self.chain.layer_width('output')} outputs but the dataset has "
                              f"{dataset.n_classes} classes")
-        self.cache = SLTCache(model, dataset, memory_budget)
+        self.cache = SLTCache(self.engine_model, dataset, memory_budget)
         self.views: OrderedDict = OrderedDict()
         self.fingerprint = _fingerprint(model)
 
@@ -213,7 +252,7 @@ class CompareState(T.HasTraits):
                 chunk = order[seen:seen + step]
                 ok = np.ones(len(chunk), bool)
                 for j in judges:
-                    ok &= predict(self.sides[j].model, self.dataset, index=np.sort(chunk))[
+                    ok &= predict(self.sides[j].engine_model, self.dataset, index=np.sort(chunk))[
                         np.argsort(np.argsort(chunk))] == c
                 kept.append(chunk[ok])
                 seen += len(chunk)
@@ -243,7 +282,7 @@ class CompareState(T.HasTraits):
         if layer == "output":
             return int(c)
         idx, _ = self.class_samples(c)
-        return default_node(side.model, self.dataset.features_at(idx), layer, c)
+        return default_node(side.engine_model, self.dataset.features_at(idx), layer, c)
 
     def _class_view(self, side: _Side, c: int, layer, node: int) -> ClassView:
         idx, note = self.class_samples(c)
@@ -368,7 +407,7 @@ class CompareState(T.HasTraits):
         """Side ``name``'s :class:`LayerProfile` (computed on first use, then cached by its weights)."""
         key = self._profile_key(name)
         if key not in _PROFILE_CACHE:
-            _PROFILE_CACHE[key] = layer_profile(self.sides[name].model, self.dataset, seed=self.seed,
+            _PROFILE_CACHE[key] = layer_profile(self.sides[name].engine_model, self.dataset, seed=self.seed,
                                                 **self.profile_options)
             while len(_PROFILE_CACHE) > _PROFILE_CACHE_SIZE:
                 _PROFILE_CACHE.popitem(last=False)
