@@ -247,16 +247,22 @@ class CompareState(T.HasTraits):
             keep = order[:self.max_samples]
             note = f"{len(keep)} of {len(idx)} frames of {name!r} (seeded random subset)"
         else:
-            kept, seen, step = [], 0, max(64, self.max_samples + self.max_samples // 4)
-            while seen < len(order) and sum(map(len, kept)) < self.max_samples:
+            # cheapest net first; the costlier ones judge only the frames it got right, and each
+            # next chunk is sized from the share kept so far (a 5 × 2048 side predicts few frames)
+            judges.sort(key=lambda j: sum(p.numel() for p in self.sides[j].engine_model.parameters()))
+            kept, seen, n_kept = [], 0, 0
+            step = self.max_samples + self.max_samples // 4 + 16
+            while seen < len(order) and n_kept < self.max_samples:
                 chunk = order[seen:seen + step]
-                ok = np.ones(len(chunk), bool)
                 for j in judges:
-                    ok &= predict(self.sides[j].engine_model, self.dataset, index=np.sort(chunk))[
-                        np.argsort(np.argsort(chunk))] == c
-                kept.append(chunk[ok])
-                seen += len(chunk)
-                step *= 2
+                    if len(chunk):
+                        chunk = chunk[self._predict(j, chunk) == c]
+                kept.append(chunk)
+                seen += step
+                n_kept += len(chunk)
+                rate = max(n_kept / min(seen, len(order)), 0.05)
+                step = int(1.2 * (self.max_samples - n_kept) / rate) + 16
+            seen = min(seen, len(order))
             keep = np.concatenate(kept)[:self.max_samples]
             who = "every net" if self.correct_by == "all" else repr(self.correct_by)
             if len(keep) >= 3:
@@ -269,6 +275,23 @@ class CompareState(T.HasTraits):
         keep = np.sort(keep).astype(np.int64)
         self._samples[c] = (keep, note)
         return self._samples[c]
+
+    def _predict(self, name: str, index: np.ndarray) -> np.ndarray:
+        """Predicted classes ``[n]`` of side ``name`` for the dataset indices ``index [n]`` (any order)."""
+        import torch
+        m = self.sides[name].engine_model
+        if not (isinstance(m, nn.Sequential) and isinstance(m[0], nn.Linear)):
+            order = np.argsort(index, kind="stable")
+            out = np.empty(len(index), np.int64)
+            out[order] = predict(m, self.dataset, index=index[order])
+            return out
+        was = m.training
+        m.eval()
+        try:
+            with torch.no_grad():
+                return m(torch.from_numpy(self.dataset.features_at(index))).argmax(1).numpy().astype(np.int64)
+        finally:
+            m.train(was)
 
     # ------------------------------------------------------------------ one side's view
     def _node_for(self, side: _Side, c: int, layer, node) -> int | None:
