@@ -3,6 +3,8 @@
     python benchmarks/bench_wide.py                      # demo wide net, whole eval split
     python benchmarks/bench_wide.py --max-samples 2000   # a seeded subset of the eval split
     python benchmarks/bench_wide.py --random --width 2048 --max-samples 500   # no demo data needed
+    python benchmarks/bench_wide.py --checkpoint paper_wide/paper_wide.pt --per-class 100 --eval-per-class 100 \
+        --skip-inputs                                    # the 5 x 2048 net of train_demo --paper-wide
 
 Stages, each timed (peak RSS of the whole process reported at the end):
 
@@ -69,6 +71,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--skip-inputs", action="store_true", help="skip Σ_INPUTS (the costliest Grams)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default=None,
+                   help="a net written by save_checkpoint (e.g. train_demo --paper-wide) on the demo splits")
+    p.add_argument("--eval-per-class", type=int, default=None,
+                   help="a seeded subset of the eval split with at most this many frames per class")
     a = p.parse_args()
     times = {}
     t0 = time.perf_counter()
@@ -80,9 +86,18 @@ def main() -> None:
         from slt_widgets import load_demo
         model, ev = load_demo("wide", "eval")
         _, dev = load_demo("wide", "dev")
+        source = "demo wide net (load_demo('wide'))"
+        if a.checkpoint:
+            from slt_widgets.models import load_checkpoint
+            model, _ = load_checkpoint(a.checkpoint)
+            source = f"checkpoint {a.checkpoint}"
+        if a.eval_per_class is not None:
+            rng = np.random.default_rng(a.seed)
+            keep = [rng.permutation(np.flatnonzero(ev.labels == k))[:a.eval_per_class] for k in range(ev.n_classes)]
+            ev = ev.subset(np.sort(np.concatenate(keep)))
+            source += f", eval ≤ {a.eval_per_class} frames per class (seeded)"
         if a.max_samples is not None and a.max_samples < len(ev):
             ev = ev.subset(subsample(np.arange(len(ev)), a.max_samples, a.seed))
-        source = "demo wide net (load_demo('wide'))"
     widths = [m.out_features for m in model if isinstance(m, torch.nn.Linear)][:-1]
     L = len(widths)
     layers = list(range(2, L + 1)) + ["output"]

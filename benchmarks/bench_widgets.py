@@ -1,6 +1,7 @@
 """Explorer latency in a real browser (JupyterLab 4 + headless Debian Chromium). Run by hand:
 
     python benchmarks/bench_widgets.py [--repeats 5] [--max-samples 2000] [--voila]
+    python benchmarks/bench_widgets.py --compare [--paper-wide PATH] [--compare-samples 500]
 
 Measures, inside the page (``performance.now()``), the time from the user's action to every
 linked view redrawn (template heading, dendrogram title, embedding title, spectrum legend all
@@ -177,12 +178,155 @@ def notebook(path: Path, model_path: Path, data_path: Path, first: str, max_samp
     path.write_text(json.dumps(nb))
 
 
+# ============================================================================== Compare
+COMPARE_WARM_TARGET_MS, COMPARE_FIRST_TARGET_MS = 200.0, 3000.0
+
+# Select a class in Compare's dropdown; wait until the heading, every side's tree title and spectrum
+# legend show it and the busy indicator (seen at least once, or never needed) is hidden again.
+COMPARE_SELECT_JS = r"""
+async ([cls]) => {
+  const root = document.querySelector('.slt-compare');
+  const sel = root.querySelector('.slt-class-picker select');
+  const busy = root.querySelector('.slt-busy');
+  const opt = [...sel.options].find(o => o.textContent === cls);
+  if (!opt) throw new Error('no option ' + cls);
+  let sawBusy = false;
+  const t0 = performance.now();
+  sel.value = opt.value;
+  sel.dispatchEvent(new Event('change', {bubbles: true}));
+  return await new Promise((resolve, reject) => {
+    const check = () => {
+      if (getComputedStyle(busy).visibility === 'visible') sawBusy = true;
+      const head = root.querySelector('.slt-compare-templates .slt-tp-heading');
+      const trees = [...root.querySelectorAll('.slt-compare-tree .slt-ct-title')];
+      const legs = [...root.querySelectorAll('.slt-compare-side .slt-spectrum-legend')];
+      const ok = head && head.textContent.startsWith(`${cls} · output · whole class — `) &&
+        trees.length > 1 && trees.every(t => t.textContent.includes(`· ${cls} · output node`)) &&
+        legs.length === trees.length && legs.every(l => l.textContent.includes(`class ${cls} (n=`)) &&
+        getComputedStyle(busy).visibility === 'hidden';
+      if (ok) resolve({ms: performance.now() - t0, sawBusy});
+      else if (performance.now() - t0 > 120000) reject(new Error('views did not update in 120 s'));
+      else setTimeout(check, 2);
+    };
+    check();
+  });
+}
+"""
+
+
+def compare_notebook(path: Path, models: dict, data_path: Path, first: str, max_samples: int,
+                     correct_by: str) -> None:
+    """A notebook that builds ``compare`` from ``{name: model.pt}`` on the dataset and shows it."""
+    load = "\n".join(f"models[{n!r}] = torch.load({str(p)!r}, weights_only=False)" for n, p in models.items())
+    src = ("import torch, slt_widgets\nmodels = {}\n" + load + "\n"
+           f"dataset = slt_widgets.FrameDataset.load({str(data_path)!r})\n"
+           f"compare = slt_widgets.Compare(models, dataset, cls={first!r}, max_samples={max_samples}, "
+           f"correct_by={correct_by!r})\ncompare")
+    nb = {"nbformat": 4, "nbformat_minor": 5,
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "cells": [{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
+                     "source": src}]}
+    path.write_text(json.dumps(nb))
+
+
+def _compare_pass(tmp: Path, label: str, models: dict, data_path: Path, classes: list, warm: list,
+                  repeats: int, max_samples: int, correct_by: str) -> dict:
+    """One Voilà page with one Compare: first selections of ``classes``, then warm re-selections."""
+    from playwright.sync_api import sync_playwright
+    root = tmp / f"root_{label}"
+    root.mkdir()
+    compare_notebook(root / "compare.ipynb", models, data_path, warm[0], max_samples, correct_by)
+    server = start_voila(root / "compare.ipynb", tmp / f"env_{label}")
+    try:
+        with sync_playwright() as p:
+            ctx = launch_chromium(p, tmp / f"profile_{label}", width=1600)
+            page = ctx.new_page()
+            page.set_default_timeout(300_000)
+            page.goto(f"{server.url}/?token={server.token}")
+            page.locator(".slt-compare").first.wait_for(state="visible")
+            page.wait_for_function("() => { const b = document.querySelector('.slt-compare .slt-busy');"
+                                   " return b && getComputedStyle(b).visibility === 'hidden'; }")
+            kc = kernel_client(server)
+            first = [(c, page.evaluate(COMPARE_SELECT_JS, [c])) for c in classes]
+            page.evaluate(COMPARE_SELECT_JS, [warm[1]])
+            warm_ms = [page.evaluate(COMPARE_SELECT_JS, [c])["ms"] for _ in range(repeats) for c in warm]
+            errors = kernel_eval(kc, "print([str(e) for e in compare.error_area.errors])").strip()
+            kc.stop_channels()
+            ctx.close()
+    finally:
+        server.stop()
+    return {"first": [(c, r["ms"], r["sawBusy"]) for c, r in first], "warm": warm_ms, "errors": errors}
+
+
+def bench_compare(args) -> None:
+    """Compare latency in Voilà: the two demo nets, then the small net against a 5 × 2048 side."""
+    import numpy as np
+    import torch
+
+    from slt_widgets import load_demo
+    from slt_widgets.models import load_checkpoint
+    from slt_widgets.models.mlp import mlp
+
+    why = missing_requirements()
+    if why:
+        sys.exit(f"cannot run the widget benchmark: {why}")
+    tmp = Path(tempfile.mkdtemp(prefix="slt_bench_compare_"))
+    small, ds = load_demo("small", "eval")
+    wide, _ = load_demo("wide", "eval")
+    dp = tmp / "eval.npz"
+    ds.save(dp)
+    paths = {}
+    for name, m in (("small", small), ("wide", wide)):
+        paths[name] = tmp / f"{name}.pt"
+        torch.save(m, paths[name])
+    if args.paper_wide:
+        big, _ = load_checkpoint(args.paper_wide)
+        big_desc, correct_by = f"trained 5 × 2048 from {args.paper_wide}", "all"
+    else:
+        torch.manual_seed(0)
+        big = mlp(ds.n_features, (2048,) * 5, ds.n_classes, batch_norm=True, dropout=0.2).eval()
+        big_desc, correct_by = "seeded random-init 5 × 2048 (frames: those the small net gets right)", "5 × 256"
+    paths["5 × 2048"] = tmp / "big.pt"
+    torch.save(big, paths["5 × 2048"])
+    counts = np.bincount(ds.labels, minlength=ds.n_classes)
+    order = [ds.class_names[k] for k in np.argsort(-counts, kind="stable")]
+    classes, warm = order[1:4], order[-2:]        # first selections: three large classes; warm pair
+    demo = _compare_pass(tmp, "demo", {"small": paths["small"], "wide": paths["wide"]}, dp, classes, warm,
+                         args.repeats, args.compare_samples, "all")
+    paper = _compare_pass(tmp, "paper", {"5 × 256": paths["small"], "5 × 2048": paths["5 × 2048"]}, dp,
+                          classes, warm, args.repeats, args.compare_samples, correct_by)
+    print(f"\nCompare latency, Voilà + headless Chromium, max_samples={args.compare_samples}, "
+          f"demo eval split ({len(ds)} frames)\n")
+    print(f"{'measurement':<52}{'median ms':>10}{'target ms':>11}{'ratio':>8}")
+    for label, res in (("small vs wide (demo)", demo), ("5 × 256 vs " + big_desc.split(' (')[0], paper)):
+        f = statistics.median(ms for _, ms, _ in res["first"])
+        w = statistics.median(res["warm"])
+        print(f"{label + ': first selection':<52}{f:>10.0f}{COMPARE_FIRST_TARGET_MS:>11.0f}"
+              f"{f / COMPARE_FIRST_TARGET_MS:>8.2f}")
+        print(f"{label + ': warm selection':<52}{w:>10.0f}{COMPARE_WARM_TARGET_MS:>11.0f}"
+              f"{w / COMPARE_WARM_TARGET_MS:>8.2f}")
+        print("   first: " + ", ".join(f"{c} ({int(counts[ds.class_index(c)])} frames) {ms:.0f} ms"
+                                       for c, ms, _ in res["first"]))
+        print(f"   warm (ms): {', '.join(f'{x:.0f}' for x in res['warm'])}; busy seen on first selections: "
+              f"{sum(b for *_, b in res['first'])}/{len(res['first'])}; errors: {res['errors']}")
+    print(f"5 × 2048 side: {big_desc}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--max-samples", type=int, default=2000)
     ap.add_argument("--voila", action="store_true", help="run in Voilà instead of JupyterLab")
+    ap.add_argument("--compare", action="store_true",
+                    help="benchmark Compare instead (Voilà): the demo nets, then the small net vs a 5 × 2048 side")
+    ap.add_argument("--paper-wide", default=None,
+                    help="with --compare: the trained 5 × 2048 checkpoint (train_demo --paper-wide); "
+                         "default a seeded random-init 5 × 2048 net")
+    ap.add_argument("--compare-samples", type=int, default=500, help="with --compare: frames per class")
     args = ap.parse_args()
+    if args.compare:
+        bench_compare(args)
+        return
     why = missing_requirements()
     if why:
         sys.exit(f"cannot run the widget benchmark: {why}")

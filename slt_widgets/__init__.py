@@ -26,6 +26,8 @@ _LAZY = {
     "LayerSummary": "slt_widgets.widgets",
     "Recorder": "slt_widgets.widgets",
     "load_recordings": "slt_widgets.datasets",
+    "LayerProfile": "slt_widgets.widgets",
+    "Compare": "slt_widgets.widgets",
 }
 
 __all__ = ["LinearMap", "SLTCache", "SLTInputError", "UnsupportedModelError", "activations", "auc_score",

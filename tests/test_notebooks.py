@@ -22,9 +22,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 EXPECTED = ("01_quickstart.ipynb", "02_reproduce_the_paper.ipynb", "03_your_own_model.ipynb",
-            "04_classroom.ipynb", "05_your_own_corpus.ipynb", "07_your_own_speech.ipynb")
+            "04_classroom.ipynb", "05_your_own_corpus.ipynb", "06_compare.ipynb", "07_your_own_speech.ipynb")
 NEEDS_DEMO = {"01_quickstart.ipynb", "02_reproduce_the_paper.ipynb", "04_classroom.ipynb",
-              "05_your_own_corpus.ipynb", "07_your_own_speech.ipynb"}
+              "05_your_own_corpus.ipynb", "06_compare.ipynb", "07_your_own_speech.ipynb"}
 NOTEBOOK_BUDGET_S = float(os.environ.get("SLT_NOTEBOOK_BUDGET_S", 180))
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 

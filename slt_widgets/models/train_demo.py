@@ -197,6 +197,15 @@ def run(args) -> dict:
     print("corpus:", ", ".join(f"{s} {len(d)} frames / {len(d.utt_bounds)} utts" for s, d in data.items()), flush=True)
     train_ds = _train_subset(data["train"], args.train_utterances, args.seed)
     d_in, k = train_ds.n_features, train_ds.n_classes
+    if getattr(args, "paper_wide", False):
+        from .train_paper_wide import run_paper_wide
+        info = {"seed": corpus_info.get("seed", args.seed), "n_utterances": corpus_info.get("n_utterances"),
+                "preset": (corpus_info.get("config") or {}).get("preset"), "frames": {s: len(d) for s, d in data.items()},
+                "train_utterances_used": int(len(train_ds.utt_bounds))}
+        table = run_paper_wide(args, train_ds, data, info)
+        if build_tmp is not None and not args.keep_corpus:
+            shutil.rmtree(build_tmp, ignore_errors=True)
+        return table
 
     nets = {}
     plans = {
@@ -324,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where to write the demo data (default: slt_widgets/data; "
                                                "with --quick: ./demo_quick)")
     p.add_argument("--quick", action="store_true", help="tiny corpus and nets, minutes: a smoke test")
+    p.add_argument("--paper-wide", action="store_true",
+                   help="train only the paper's 5 x 2048 net (batch norm, 20 %% dropout), not shipped: written to "
+                        "--out (default ./paper_wide) as paper_wide.pt (70 MB) plus a resumable state "
+                        "paper_wide_state.pt (~280 MB) saved after every epoch; rerun the same command to resume. "
+                        "Caps: --wide-epochs, --wide-max-minutes (an epoch is started only if it fits), "
+                        "--train-utterances. ~1 s per batch of 512 on one core")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--preset", default="med", help="corpus preset when building (clean, med, hard)")
     p.add_argument("--utterances", type=int, default=5000, help="corpus size when building")
@@ -351,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-mb", type=float, default=40.0, help="total size of the package data")
     p.add_argument("--max-train-eval-frames", type=int, default=100_000,
                    help="score the training split on at most this many frames")
+    p.add_argument("--max-dev-frames", type=int, default=None,
+                   help="--paper-wide: monitor dev on at most this many frames (whole seeded utterances)")
+    p.add_argument("--max-score-frames", type=int, default=None,
+                   help="--paper-wide: score dev/eval/xeng for Table 1 on at most this many frames each "
+                        "(whole seeded utterances; default all)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a busy 2-core machine: 2 threads spin-wait on each other)")
     p.add_argument("--keep-corpus", action="store_true", help="keep a corpus built here")
@@ -369,7 +389,11 @@ def main(argv=None) -> int:
         args.small_max_batches = args.wide_max_batches = None
         args.wide_max_minutes = min(args.wide_max_minutes, 2.0)
     if args.out is None:
-        args.out = "demo_quick" if args.quick else str(Path(__file__).resolve().parent.parent / "data")
+        args.out = ("paper_wide" if args.paper_wide else "demo_quick" if args.quick
+                    else str(Path(__file__).resolve().parent.parent / "data"))
+    if args.paper_wide:
+        run(args)
+        return 0
     size = wide_checkpoint_mb(args.wide_width) + wide_checkpoint_mb(args.small_width)
     if size >= args.budget_mb:
         raise SystemExit(f"--wide-width {args.wide_width} needs {size:.1f} MB of checkpoints, too much for "

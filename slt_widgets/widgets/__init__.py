@@ -10,9 +10,12 @@ from .explorer import Explorer, Selection
 from .confusion_pairs import ConfusionPairs
 from .layer_summary import LayerSummary
 from .recorder import Recorder
+from .layer_profile import LayerProfile
+from .compare import Compare, CompareSelection
 from ._static import register_box_pictures
 
 register_box_pictures()      # a Tab or HBox of our views leaves a picture in saved notebooks too
 
 __all__ = ["TemplatePanel", "ClusterTree", "SelectivityMap", "CLUSTER_COLORS", "SpectrumView", "EmbeddingView",
-           "Explorer", "Selection", "ConfusionPairs", "LayerSummary", "Recorder"]
+           "Explorer", "Selection", "ConfusionPairs", "LayerSummary", "Recorder", "LayerProfile",
+           "Compare", "CompareSelection"]
