@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import html
+
 import bqplot as bq
 from bqplot.interacts import BrushSelector, LassoSelector
 import ipywidgets as W
@@ -22,7 +24,21 @@ __all__ = ["EmbeddingView"]
 _SELECTORS = ("brush", "lasso", "off")
 
 
-LEGEND_MAX = 10   # legend entries before the rest are summarised
+LEGEND_MAX = 12   # legend entries before the rest are summarised
+OTHER_GREY = "#a8a8a8"   # points of the grey "other" group (small clusters)
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round tick values ``[k]`` covering ``[lo, hi]``: multiples of one step (1, 2, 2.5 or 5 × 10^e),
+    so 0 is a tick whenever the range spans it."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return [float(lo)] if np.isfinite(lo) else [0.0]
+    raw = (hi - lo) / max(1, n - 1)
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = next(f * mag for f in (1, 2, 2.5, 5, 10) if f * mag >= raw)
+    first = np.ceil(lo / step - 1e-9) * step
+    ticks = np.arange(first, hi + step * 1e-9, step)
+    return [float(round(t / step) * step) + 0.0 for t in ticks]
 
 
 class EmbeddingView(W.VBox):
@@ -50,15 +66,20 @@ class EmbeddingView(W.VBox):
             unselected_style={"opacity": 0.25})
         self.brush = BrushSelector(x_scale=self.sx, y_scale=self.sy, marks=[self.scatter], color="#555555")
         self.lasso = LassoSelector(marks=[self.scatter], color="#555555")
+        self.color_scale.colors = list(CLUSTER_COLORS) + [OTHER_GREY]
+        self.color_scale.domain = list(range(len(CLUSTER_COLORS) + 1))
+        self.x_axis = bq.Axis(scale=self.sx, label="dim 1", tick_format=".3~g")
+        self.y_axis = bq.Axis(scale=self.sy, orientation="vertical", label="dim 2", tick_format=".3~g")
+        # no bqplot toolbar: it would sit over the title; brush/lasso/off are the buttons below
         self.figure = bq.Figure(marks=[self.scatter], title=title, animation_duration=0,
-                                axes=[bq.Axis(scale=self.sx, label="dim 1", num_ticks=4),
-                                      bq.Axis(scale=self.sy, orientation="vertical", label="dim 2", num_ticks=4)],
-                                fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
-                                layout=W.Layout(width=width, height=height))
+                                axes=[self.x_axis, self.y_axis], display_toolbar=False,
+                                fig_margin={"top": 40, "bottom": 44, "left": 54, "right": 14},
+                                layout=W.Layout(width=width, max_width="100%", height=height))
         self.figure.add_class("slt-embedding-figure")
         self.mode = W.ToggleButtons(options=list(_SELECTORS), value=selector, style={"button_width": "60px"})
         self.mode.add_class("slt-embedding-mode")
         self.legend = W.HTML(layout=W.Layout(max_width=width))   # wrap: a long legend must not widen the view
+        self.layout.max_width = "100%"
         self.legend.add_class("slt-embedding-legend")
         self.children = [self.figure, W.HBox([W.Label("select points:"), self.mode]), self.legend]
         self.mode.observe(self._on_mode, "value")
@@ -68,6 +89,7 @@ class EmbeddingView(W.VBox):
         self.xy = np.zeros((0, 2), np.float32)
         self.color_ids = np.zeros(0, np.int64)
         self.names: tuple[str, ...] = ()
+        self.grey_from: int | None = None
         self._apply_mode(selector)
 
     @property
@@ -79,10 +101,12 @@ class EmbeddingView(W.VBox):
         self.figure.title = str(value)
 
     # ---------------------------------------------------------------------- data
-    def set_points(self, xy, color_ids, names: Sequence[str] | None = None, *, title: str | None = None) -> None:
-        """Show ``xy [n, 2]`` coloured by ``color_ids [n]`` (ints ≥ 0; ``names[i]`` labels id i).
+    def set_points(self, xy, color_ids, names: Sequence[str] | None = None, *, title: str | None = None,
+                   grey_from: int | None = None) -> None:
+        """Show ``xy [n, 2]`` coloured by ``color_ids [n]`` (ints ≥ 0; ``names[i]`` labels id i;
+        ids ≥ ``grey_from`` are drawn grey: the "other" group).
 
-        Clears the selection. Coordinates travel as binary float32.
+        Clears the selection and the brush. Coordinates travel as binary float32.
         """
         xy = np.asarray(xy, dtype=np.float32)
         if xy.ndim != 2 or xy.shape[1] != 2:
@@ -99,21 +123,41 @@ class EmbeddingView(W.VBox):
                     pad = 0.05 * (hi - lo) or 1.0          # keep edge points (and a 1-point set) inside
                     with scale.hold_sync():
                         scale.min, scale.max = lo - pad, hi + pad
+                    axis = self.x_axis if scale is self.sx else self.y_axis
+                    axis.tick_values = np.asarray(nice_ticks(lo - pad, hi + pad), dtype=np.float64)
                 self.scatter.x = xy[:, 0]
                 self.scatter.y = xy[:, 1]
-                self._set_colors(color_ids, names)
+                self._set_colors(color_ids, names, grey_from)
             finally:
                 self._muted = False
+        self.clear_brush()
         self.selected = None
         if title is not None and title != self.figure.title:
             self.figure.title = title
 
-    def set_colors(self, color_ids, names: Sequence[str] | None = None) -> None:
-        """Recolour the points: ``color_ids [n]`` ints, ``names`` one label per id."""
-        with self.scatter.hold_sync():
-            self._set_colors(color_ids, names)
+    def clear_brush(self) -> None:
+        """Remove the brush rectangle / lasso shape from the plot (nothing is published)."""
+        self._muted = True
+        try:
+            for sel in (self.brush, self.lasso):
+                sel.reset()
+            self.brush.selected_x = None
+            self.brush.selected_y = None
+            self.scatter.selected = None
+        finally:
+            self._muted = False
 
-    def _set_colors(self, color_ids, names) -> None:
+    def set_colors(self, color_ids, names: Sequence[str] | None = None, *, grey_from: int | None = None) -> None:
+        """Recolour the points: ``color_ids [n]`` ints, ``names`` one label per id (ids ≥ ``grey_from`` grey)."""
+        with self.scatter.hold_sync():
+            self._set_colors(color_ids, names, grey_from)
+
+    def _color_of(self, i: int) -> str:
+        if self.grey_from is not None and i >= self.grey_from:
+            return OTHER_GREY
+        return CLUSTER_COLORS[i % len(CLUSTER_COLORS)]
+
+    def _set_colors(self, color_ids, names, grey_from=None) -> None:
         c = np.asarray(color_ids)
         if c.shape != (len(self.xy),):
             raise ValueError(f"color_ids must be [n] = [{len(self.xy)}] (one per point), got shape {c.shape}")
@@ -123,19 +167,25 @@ class EmbeddingView(W.VBox):
         if names is not None and len(names) < k:
             raise ValueError(f"names has {len(names)} entries but color_ids go up to {k - 1}")
         self.color_ids = c.astype(np.int64)
+        self.grey_from = None if grey_from is None else int(grey_from)
         self.names = tuple(str(n) for n in names) if names is not None else tuple(str(i) for i in range(k))
         # ids beyond the palette wrap around: colours repeat but every point stays drawn
-        self.scatter.color = (self.color_ids % len(CLUSTER_COLORS)).astype(np.int32)
+        col = (self.color_ids % len(CLUSTER_COLORS)).astype(np.int32)
+        if self.grey_from is not None:
+            col[self.color_ids >= self.grey_from] = len(CLUSTER_COLORS)
+        self.scatter.color = col
         counts = np.bincount(self.color_ids, minlength=k)
         shown = [i for i in range(k) if counts[i]]
         rest = shown[LEGEND_MAX:]                # many small outlier clusters: summarise them
-        items = [f"<span style='display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;"
-                 f"background:{CLUSTER_COLORS[i % len(CLUSTER_COLORS)]}'></span>{self.names[i]} ({counts[i]})"
-                 for i in shown[:LEGEND_MAX]]
+        # one nowrap unit per entry: a swatch never wraps away from its label
+        items = [f"<span style='white-space:nowrap;margin-right:8px'><span style='display:inline-block;width:10px;"
+                 f"height:10px;margin-right:3px;background:{self._color_of(i)}'></span>"
+                 f"{html.escape(self.names[i])} ({counts[i]})</span>" for i in shown[:LEGEND_MAX]]
         if rest:
-            items.append(f"<span style='margin-left:8px;color:#666'>+ {len(rest)} small clusters "
-                         f"({int(counts[rest].sum())} points)</span>")
-        self.legend.value = "<div style='font-size:11px;line-height:1.6'>" + " ".join(items) + "</div>"
+            items.append(f"<span style='white-space:nowrap;color:var(--jp-ui-font-color2, #616161)'>+ {len(rest)} "
+                         f"small clusters ({int(counts[rest].sum())} points)</span>")
+        self.legend.value = ("<div style='font-size:11px;line-height:1.6;color:var(--jp-ui-font-color1, #222)'>"
+                             + " ".join(items) + "</div>")
 
     def highlight(self, positions) -> None:
         """Mark ``positions [k]`` as selected in the plot without publishing ``selected``."""
@@ -174,7 +224,7 @@ class EmbeddingView(W.VBox):
     # ------------------------------------------------------------------ static render
     def render(self, ax) -> None:
         """Draw the scatter on a matplotlib ``ax`` (selected points outlined)."""
-        cols = np.array(CLUSTER_COLORS)[self.color_ids % len(CLUSTER_COLORS)] if len(self.xy) else []
+        cols = np.array([self._color_of(int(i)) for i in self.color_ids]) if len(self.xy) else []
         sel = self.scatter.selected
         alpha = 0.85
         if sel is not None and len(sel):
@@ -187,7 +237,7 @@ class EmbeddingView(W.VBox):
         from matplotlib.patches import Patch
         present = np.unique(self.color_ids)
         if len(present) <= 12:
-            ax.legend(handles=[Patch(color=CLUSTER_COLORS[i % len(CLUSTER_COLORS)], label=self.names[i])
+            ax.legend(handles=[Patch(color=self._color_of(int(i)), label=self.names[i])
                                for i in present], fontsize=7, loc="best")
         ax.set_title(self.figure.title, fontsize=10)
         ax.set_xlabel("dim 1")
