@@ -5,9 +5,9 @@ from .cluster_tree import CLUSTER_COLORS, ClusterTree
 from .selectivity_map import SelectivityMap
 from .spectrum_view import SpectrumView
 from .embedding_view import EmbeddingView
-from .explorer import Explorer, Selection
+from .explorer import Explorer, ExplorerModel, Selection
 from .confusion_pairs import ConfusionPairs
 from .layer_summary import LayerSummary
 
 __all__ = ["TemplatePanel", "ClusterTree", "SelectivityMap", "CLUSTER_COLORS", "SpectrumView", "EmbeddingView",
-           "Explorer", "Selection", "ConfusionPairs", "LayerSummary"]
+           "Explorer", "ExplorerModel", "Selection", "ConfusionPairs", "LayerSummary"]
