@@ -98,7 +98,8 @@ class Explorer(W.VBox):
                                       style=small)
         self.node_picker.add_class("slt-node-picker")
         self.space_picker = W.Dropdown(options=[(v, k) for k, v in SPACES.items()], value=st.embed_space,
-                                       description="embed", layout=W.Layout(width="210px"), style=small)
+                                       description="embed", layout=W.Layout(width="220px"),
+                                       style={"description_width": "54px"})
         self.space_picker.add_class("slt-space-picker")
         self.method_picker = W.Dropdown(options=[(v, k) for k, v in EMBEDDINGS.items()], value=st.embedding,
                                         layout=W.Layout(width="90px"))
@@ -111,7 +112,7 @@ class Explorer(W.VBox):
         self.error_area = ErrorArea()
         self.tree = ClusterTree(st.view.linkage, cut=st.cut, n_drawn=st.frame.n_drawn,
                                 max_leaves=max(2, st.n_clusters), title=st.frame.titles["tree"], unit=self._unit,
-                                height=330, width=460)
+                                height=330, width=420)
         self.tree.add_class("slt-explorer-tree")
         shape = st.image_shape
         speech = self._unit == "frames"
@@ -294,7 +295,7 @@ class Explorer(W.VBox):
             self.spectra.set_spectra(f.spectra, highlight=f.highlight, reference=f.reference,
                                      colors={keys[1]: "#1f77b4"}, title=f.titles["spectra"])
             # status and audio (exemplars belong to one selection)
-            self.status.value = f"<small>{html.escape(st.status_text())}</small>"
+            self.status.value = f"<div style='font-size:12px;line-height:1.35'>{html.escape(st.status_text())}</div>"
             if self.audio_box.children and getattr(self, "_audio_for", None) != s:
                 self.audio_box.children = []
             self._drawn = {"linkage": v.linkage, "cut": s.cut, "xy": f.xy, "colors_key": (id(v.linkage), s.cut),

@@ -109,8 +109,8 @@ test("dragging the cut line sets cut (clamped to the root) and saves once on rel
   const el = document.getElementById("out");
   const model = makeModel();
   widget.render({ model, el });
-  // plot spans y0 = 10 .. y1 = 320 - 44 = 276 for heights 0 .. 3 * 1.05 (jsdom: svg at 0, 0)
-  const yOf = (h) => 276 - (h / 3.15) * 266;
+  // plot spans y0 = 10 .. y1 = 320 - 62 = 258 for heights 0 .. 3 * 1.05 (jsdom: svg at 0, 0)
+  const yOf = (h) => 258 - (h / 3.15) * 248;
   const handle = el.querySelector(".slt-ct-cut-handle");
   handle.dispatchEvent(mouse(window, "mousedown", 100, yOf(2.5)));
   window.dispatchEvent(mouse(window, "mousemove", 100, yOf(1.5)));
@@ -131,8 +131,8 @@ test("left orientation drags horizontally", () => {
   const el = document.getElementById("out");
   const model = makeModel({ orientation: "left" });
   widget.render({ model, el });
-  // x0 = 16 .. x1 = 400 - 70 = 330, root at the left
-  const xOf = (h) => 330 - (h / 3.15) * 314;
+  // x0 = 16 .. x1 = 400 - 78 = 322, root at the left
+  const xOf = (h) => 322 - (h / 3.15) * 306;
   el.querySelector(".slt-ct-cut-handle").dispatchEvent(mouse(window, "mousedown", xOf(2.5), 100));
   window.dispatchEvent(mouse(window, "mouseup", xOf(0.5), 100));
   assert.ok(Math.abs(model.get("cut") - 0.5) < 1e-9);

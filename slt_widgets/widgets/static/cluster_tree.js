@@ -122,14 +122,25 @@ function render({ model, el }) {
 
     let rootH = 0;
     for (let k = 0; k < m - 1; k++) rootH = Math.max(rootH, Z[4 * k + 2]);
-    const hmax = rootH * 1.05 || 1;
+    // the height axis starts a little below the lowest truncated leaf: UPGMA of unit SLTs merges
+    // everything between ~1 and √2, and an axis from 0 would squeeze the tree into its top tenth
+    let lowLeaf = Infinity;
+    for (let i = 0; i < m; i++) lowLeaf = Math.min(lowLeaf, lh.data[i]);
+    const lo0 = Number.isFinite(lowLeaf) && lowLeaf > 0 ? Math.max(0, lowLeaf - 0.25 * (rootH - lowLeaf)) : 0;
+    const ticks0 = niceTicks(rootH);
+    const step = ticks0.length > 1 ? ticks0[1] - ticks0[0] : 1;
+    const hlo = lo0 > 0 ? Math.min(Math.floor(lo0 / (step / 2)) * (step / 2), cut) : 0;
+    const hmax = rootH + 0.05 * (rootH - hlo) || 1;
     const lay = layoutDendrogram(Z, m);
+    // a truncated leaf stands at its own merge height; a wedge below it stands for its samples
+    for (let i = 0; i < m; i++) lay.height[i] = Math.min(lh.data[i], cut);
     const leafCl = leafClusters(labels.data, rep.data, lh.data, cut);
     const ncl = nodeClusters(Z, m, leafCl, cut);
     const boxes = clusterBoxes(ncl, m, lay, nDrawn);
     const order = [...boxes.keys()].sort((a, b) => boxes.get(a).lo - boxes.get(b).lo); // left to right
 
     // ---- header: title, cut read-out, detail buttons (HTML: wraps, never clipped)
+    root.style.width = `${W}px`;            // header and legend wrap inside the tree's own width
     const head = htmlEl("div", "slt-ct-head", root);
     htmlEl("div", "slt-ct-title", head, model.get("title") ?? "");
     const bar = htmlEl("div", "slt-ct-bar", head);
@@ -152,20 +163,22 @@ function render({ model, el }) {
     listen(less, "click", () => { model.set("max_leaves", Math.max(2, nClusters)); model.save_changes(); });
 
     // ---- plot
-    const leafRoom = top ? 44 : 70;
+    const leafRoom = top ? 62 : 78;
     const m_ = top ? { l: 58, r: 12, t: 10, b: leafRoom } : { l: 16, r: leafRoom, t: 10, b: 34 };
     const x0 = m_.l, x1 = W - m_.r, y0 = m_.t, y1 = H - m_.b;
     const slot = (top ? x1 - x0 : y1 - y0) / m;
+    const frac = (h) => (Math.max(h, hlo) - hlo) / (hmax - hlo);
     const toXY = top
-      ? (pos, h) => [x0 + (pos + 0.5) * slot, y1 - (h / hmax) * (y1 - y0)]
-      : (pos, h) => [x1 - (h / hmax) * (x1 - x0), y0 + (pos + 0.5) * slot];
+      ? (pos, h) => [x0 + (pos + 0.5) * slot, y1 - frac(h) * (y1 - y0)]
+      : (pos, h) => [x1 - frac(h) * (x1 - x0), y0 + (pos + 0.5) * slot];
     const hToPix = (h) => (top ? toXY(0, h)[1] : toXY(0, h)[0]);
-    const pixToH = (v) => (top ? ((y1 - v) / (y1 - y0)) * hmax : ((x1 - v) / (x1 - x0)) * hmax);
+    const pixToH = (v) => hlo + (top ? (y1 - v) / (y1 - y0) : (x1 - v) / (x1 - x0)) * (hmax - hlo);
     const svg = ctEl("svg", { class: "slt-ct-svg", width: W, height: H, tabindex: 0, role: "listbox",
       "aria-label": `${model.get("title") || "dendrogram"}: ${nDrawn} cluster${nDrawn === 1 ? "" : "s"} in colour. ` +
         "Arrow keys move between clusters, Enter selects." }, root);
     const axis = ctEl("g", { class: "slt-ct-axis" }, svg);
-    for (const v of niceTicks(rootH)) {
+    for (const v of niceTicks(rootH, hlo > 0 ? 8 : 4)) {
+      if (v < hlo - 1e-12) continue;
       const p = hToPix(v);
       if (top) {
         ctEl("line", { x1: x0 - 4, x2: x0, y1: p, y2: p }, axis);
@@ -191,7 +204,7 @@ function render({ model, el }) {
       const pad = 5;
       const r = top
         ? { x: a[0], y: rh - pad, width: z[0] - a[0], height: y1 + leafRoom - 4 - (rh - pad) }
-        : { x: x0 + (1 - b.h / hmax) * (x1 - x0) - pad, y: a[1], width: 0, height: z[1] - a[1] };
+        : { x: rh - pad, y: a[1], width: 0, height: z[1] - a[1] };
       if (!top) r.width = W - 4 - r.x;
       const rect = ctEl("rect", { class: "slt-ct-cluster" + (c === selected ? " slt-ct-cluster-selected" : ""),
         id: `${uid}-c${c}`, role: "option", "aria-selected": c === selected ? "true" : "false",
@@ -213,6 +226,24 @@ function render({ model, el }) {
       if (col !== null && col !== "other") attrs.stroke = col;
       else if (col === null) attrs.stroke = ABOVE_CUT;
       ctEl("path", attrs, links);
+    }
+    // wedges: each truncated leaf holding several samples, from its merge height to the axis
+    const wedges = ctEl("g", { class: "slt-ct-wedges" }, svg);
+    for (let i = 0; i < m; i++) {
+      const n = counts ? counts.data[i] : 1;
+      if (n < 2) continue;
+      const c = leafCl[i];
+      const col = colorOf(c);
+      const w = Math.min(0.42 * slot, 3 + Math.sqrt(n));
+      const [ax, ay] = toXY(lay.pos[i], lay.height[i]);
+      const [bx, by] = toXY(lay.pos[i], 0);
+      const d = top ? `M${ax.toFixed(1)},${ay.toFixed(1)}L${(bx - w).toFixed(1)},${by.toFixed(1)}L${(bx + w).toFixed(1)},${by.toFixed(1)}Z`
+        : `M${ax.toFixed(1)},${ay.toFixed(1)}L${bx.toFixed(1)},${(by - w).toFixed(1)}L${bx.toFixed(1)},${(by + w).toFixed(1)}Z`;
+      const cls = "slt-ct-wedge" + (col === null || col === "other" ? " slt-ct-wedge-other" : "") +
+        (selected >= 0 && col !== null && col !== "other" ? (c === selected ? " slt-ct-selected" : " slt-ct-dim") : "");
+      const attrs = { class: cls, d, "data-node": i, "data-cluster": c };
+      if (col !== null && col !== "other") { attrs.fill = col; attrs.stroke = col; }
+      ctEl("path", attrs, wedges);
     }
     // leaves: a label per displayed leaf — "#id · n" for a leaf that is a whole drawn cluster,
     // "n" for part of a cluster or a small grey one, the sample's name for a named single sample
@@ -321,7 +352,7 @@ function render({ model, el }) {
       const move = (e) => {
         const r = svg.getBoundingClientRect();
         const v = top ? e.clientY - r.top : e.clientX - r.left;
-        h = Math.min(rootH, Math.max(0, pixToH(v)));
+        h = Math.min(rootH, Math.max(hlo, pixToH(v)));
         placeCut(h);
         cutLabel.textContent = cutText(h, null);
       };
