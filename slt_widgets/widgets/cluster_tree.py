@@ -169,7 +169,9 @@ class ClusterTree(SLTAnyWidget):
     def _retruncate(self):
         t = truncate_linkage(self.linkage, self.max_leaves)
         names = self.leaf_names
-        leaf_labels = [(names[int(node)] if names is not None else str(int(node))) if cnt == 1 else f"({cnt})"
+        # a leaf is labelled by its count; only a single sample with a given name shows the name
+        # (never a bare row index, which reads like a count)
+        leaf_labels = [names[int(node)] if names is not None and cnt == 1 else f"({cnt})"
                        for node, cnt in zip(t.nodes, t.counts)]
         with self.hold_sync():
             self._tree = t.tree

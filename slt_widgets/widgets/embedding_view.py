@@ -74,11 +74,11 @@ class EmbeddingView(W.VBox):
         self.figure = bq.Figure(marks=[self.scatter], title=title, animation_duration=0,
                                 axes=[self.x_axis, self.y_axis], display_toolbar=False,
                                 fig_margin={"top": 40, "bottom": 44, "left": 54, "right": 14},
-                                layout=W.Layout(width="100%", min_width=width, height=height))
+                                layout=W.Layout(width="100%", min_width=width, height=height, margin="0"))
         self.figure.add_class("slt-embedding-figure")
         self.mode = W.ToggleButtons(options=list(_SELECTORS), value=selector, style={"button_width": "60px"})
         self.mode.add_class("slt-embedding-mode")
-        self.legend = W.HTML(layout=W.Layout(width="100%"))   # wraps: a long legend must not widen the view
+        self.legend = W.HTML(layout=W.Layout(width="100%", margin="0"))   # wraps: a long legend must not widen the view
         # grows into the row's free width (no dead gap), never narrower than `width`
         self.layout.flex = f"1 1 {width}"
         self.layout.min_width = "0"

@@ -67,7 +67,7 @@ class SpectrumView(W.VBox):
             axes=[bq.Axis(scale=self.sx, label=x_label), bq.Axis(scale=self.sy, orientation="vertical",
                                                                label=y_label, tick_format=".1f", num_ticks=6)],
             fig_margin={"top": 40, "bottom": 44, "left": 58, "right": 26},   # room for the last tick label
-            layout=W.Layout(width="100%", min_width=width, height=height), animation_duration=0,
+            layout=W.Layout(width="100%", min_width=width, height=height, margin="0"), animation_duration=0,
             display_toolbar=False)
         self.figure.add_class("slt-spectrum-figure")
         # an HTML legend: bqplot's in-plot legend overflows the figure with long labels
