@@ -430,8 +430,8 @@ def test_reset_clears_the_brush_shape(explorer):
     ev.lasso.reset = lambda: resets.append("lasso")
     ev.scatter.selected = np.array([1, 2, 3])
     assert explorer.selection.cluster == "brush" and explorer.state.brush.tolist() == [1, 2, 3]
-    explorer.tree.selected = -1                                  # "whole class" in the legend
-    explorer.select(cluster=None)
+    explorer.tree.reset_clicks += 1                              # "whole class" in the tree's legend
+    assert explorer.selection.cluster is None
     assert explorer.selection.cluster is None and explorer.state.brush is None
     assert "brush" in resets and "lasso" in resets and ev.scatter.selected is None
 
@@ -443,3 +443,19 @@ def test_a_click_on_each_drawn_cluster_selects_it_and_keeps_the_cut(explorer):
         assert explorer.selection.cluster == k and explorer.selection.n == n
         assert explorer.tree.cut == cut == explorer.state.cut and explorer.cut_slider.value == cut
         assert explorer.templates.count == n
+
+
+def test_tsne_of_identical_slts_falls_back_to_mds_and_says_so(explorer):
+    """HL1 of a class whose samples all activate the node: one distinct SLT; t-SNE would divide by
+    zero (and crash scikit-learn), so the embedding is MDS and the title says why."""
+    explorer.select(embedding="tsne")
+    st = explorer.state
+    for node in range(explorer.chain.layer_width(1)):
+        sel = explorer.select(layer="HL1", node=node)
+        if len(np.unique(st.view.slts, axis=0)) < 4:
+            break
+    else:
+        pytest.skip("every HL1 node of this model has ≥ 4 distinct SLTs on class 3")
+    assert explorer.embedding.title.startswith("MDS of SLTs") and "t-SNE needs" in explorer.embedding.title
+    assert st.embedding == "tsne" and sel.layer == 1 and np.isfinite(explorer.embedding.xy).all()
+    explorer.select(layer="output", embedding="mds")

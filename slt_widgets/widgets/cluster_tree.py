@@ -106,6 +106,9 @@ class ClusterTree(SLTAnyWidget):
     labels = ArrayTrait("int32", ndim=1).tag(sync=True)
     max_leaves = traitlets.Int(60).tag(sync=True)
     n_drawn = traitlets.Int(0).tag(sync=True)
+    #: counts the browser's "whole class" clicks: a reset request even when no tree cluster is
+    #: selected (the selection may come from elsewhere, e.g. a brush in a linked embedding)
+    reset_clicks = traitlets.Int(0).tag(sync=True)
     unit = traitlets.Unicode("samples").tag(sync=True)
     leaf_names = traitlets.List(traitlets.Unicode(), allow_none=True, default_value=None)
     title = traitlets.Unicode("").tag(sync=True)

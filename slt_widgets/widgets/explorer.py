@@ -151,6 +151,7 @@ class Explorer(W.VBox):
         self.cut_slider.observe(self._on_slider, "value")
         self.tree.observe(self._on_tree_cut, "cut")
         self.tree.observe(self._on_tree_selected, "selected")
+        self.tree.observe(self._on_tree_reset, "reset_clicks")
         self.embedding.observe(self._on_brush, "selected")
         self.play_button.on_click(self._on_play)
         self._muted = False
@@ -358,6 +359,11 @@ class Explorer(W.VBox):
             return
         k = int(change["new"])
         self._request(cluster=None if k < 0 else k)
+
+    @guarded
+    def _on_tree_reset(self, change):
+        if not self._muted and self.state.cluster is not None:
+            self._request(cluster=None)
 
     @guarded
     def _on_brush(self, change):

@@ -261,8 +261,8 @@ class ExplorerModel(T.HasTraits):
         else:
             positions = np.flatnonzero(labels == cluster)
         # ---- embedding and what the views draw (may raise: nothing set yet)
-        xy = self._embedding_of(view, emb, space)
-        frame = self._frame(view, labels, n_drawn, positions, xy, cluster, emb, space)
+        xy, used = self._embedding_of(view, emb, space)
+        frame = self._frame(view, labels, n_drawn, positions, xy, cluster, emb, space, used)
         idx = view.index[positions]
         idx.setflags(write=False)
         sel = Selection(cls=self.dataset.class_names[view.cls], layer=view.layer, node=view.node,
@@ -375,12 +375,18 @@ class ExplorerModel(T.HasTraits):
             self._memo(self._refs, key, (np.linalg.svd(w, compute_uv=False), w.mean(0), len(idx)))
         return self._refs[key]
 
-    def _embedding_of(self, view: ClassView, method: str, space: str) -> np.ndarray:
+    def _embedding_of(self, view: ClassView, method: str, space: str) -> tuple[np.ndarray, str]:
+        """``(xy [n, 2], method used)``. t-SNE of fewer than 4 distinct points (an HL1 node whose
+        SLT is its weight row for every sample) is undefined — scikit-learn divides by a zero
+        variance and can crash the kernel — so those get classical MDS, and the title says so."""
         key = (view.cls, view.layer, view.node, space, method)
         hit = self._embeds.get(key)
         if hit is None or hit[0] is not view:
             src = view.slts if space == "slt" else self._lda_projection(view)
-            hit = self._memo(self._embeds, key, (view, embed_points(src, method, self.seed)))
+            used = method
+            if method == "tsne" and len(np.unique(np.asarray(src, dtype=np.float32), axis=0)) < 4:
+                used = "mds"
+            hit = self._memo(self._embeds, key, (view, (embed_points(src, used, self.seed), used)))
         return hit[1]
 
     def _lda_projection(self, view: ClassView) -> np.ndarray:
@@ -397,7 +403,7 @@ class ExplorerModel(T.HasTraits):
         acts = collect_activations(self.model, self.dataset, [lay], view.index)[lay]
         return self._lda[lay].transform(acts)
 
-    def _frame(self, view, labels, n_drawn, positions, xy, cluster, emb, space) -> Frame:
+    def _frame(self, view, labels, n_drawn, positions, xy, cluster, emb, space, used) -> Frame:
         names = self.dataset.class_names
         cname = names[view.cls]
         lname = layer_label(view.layer)
@@ -415,7 +421,8 @@ class ExplorerModel(T.HasTraits):
             highlight = f"{text} (n={len(positions)})"
             spectra[highlight] = np.linalg.svd(view.slts[positions].astype(np.float64), compute_uv=False)
         titles = {"tree": f"UPGMA of SLT shapes · {cname} · {lname} node {view.node}",
-                  "embedding": f"{EMBEDDINGS[emb]} of {SPACES[space]} · {cname} (n = {view.n})",
+                  "embedding": f"{EMBEDDINGS[used]} of {SPACES[space]} · {cname} (n = {view.n})"
+                               + ("" if used == emb else " — t-SNE needs ≥ 4 distinct points"),
                   "spectra": f"SLT spectra · {lname} node {view.node}"}
         return Frame(view=view, labels=np.asarray(labels, dtype=np.int64), n_drawn=int(n_drawn),
                      positions=np.asarray(positions, dtype=np.int64), xy=xy, images=images,

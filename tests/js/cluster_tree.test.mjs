@@ -90,6 +90,9 @@ test("the legend selects; the keyboard moves between clusters and Enter selects"
   assert.equal(model.get("selected"), 1);
   el.querySelector(".slt-ct-legend-all").dispatchEvent(mouse(window, "click", 0, 0));
   assert.equal(model.get("selected"), -1);
+  assert.equal(model.get("reset_clicks"), 1);
+  el.querySelector(".slt-ct-legend-all").dispatchEvent(mouse(window, "click", 0, 0));
+  assert.equal(model.get("reset_clicks"), 2, "a reset request even when nothing is selected in the tree");
   const svg = el.querySelector("svg.slt-ct-svg");
   assert.equal(svg.getAttribute("tabindex"), "0");
   assert.match(svg.getAttribute("aria-label"), /Arrow keys/);

@@ -308,6 +308,12 @@ function render({ model, el }) {
       const b = ev.target && ev.target.closest ? ev.target.closest("[data-cluster]") : null;
       if (!b) return;
       const c = Number(b.getAttribute("data-cluster"));
+      if (c < 0) {                         // "whole class": always a request, even if nothing is selected here
+        model.set("reset_clicks", Number(model.get("reset_clicks") ?? 0) + 1);
+        model.set("selected", -1);
+        model.save_changes();
+        return;
+      }
       choose(c === selected ? -1 : c);
     });
 
