@@ -6,7 +6,7 @@ each coloured cluster selects it and leaves the cut alone (clicks right under th
 the keyboard alone selects a cluster; HL1 comes from the layer dropdown; at 1024 px every view
 lies inside its container. Each state is checked against the kernel's ``explorer`` (a second
 kernel client). A second server runs the documented classroom command and shows that the kernel
-of a closed page goes away. Screenshots: docs/screenshots/voila_quickstart_{1600,1024}.png.
+of a closed page goes away. Screenshots: docs/screenshots/voila_quickstart{,_1600,_1024}.png.
 """
 from __future__ import annotations
 
@@ -127,6 +127,9 @@ def test_quickstart_in_voila(quickstart_server, page):
             text = wait_heading(page, rf"^T · output node \d+ · cluster {k} — \d+ frames")
             st = _state(kc)
             assert st["cluster"] == k and st["n"] == n == count_in(text) and st["cut"] == cut, st
+        page.mouse.move(0, 0)
+        time.sleep(0.5)
+        page.screenshot(path=str(SHOTS / "voila_quickstart.png"), full_page=True)   # the README's picture
         # the legend's "whole class" resets; the keyboard alone selects a cluster
         page.locator(".slt-explorer-tree .slt-ct-legend-all").click()
         wait_heading(page, r"· whole class — ")
