@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 expect = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright").expect
@@ -73,6 +74,54 @@ def _tsne_and_hl1(page, kc):
     expect(page.locator(".slt-embedding-figure").first).to_contain_text("MDS of SLTs")
 
 
+CONTRAST_JS = """(sels) => {
+  const lum = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+    const [r, g, b, a] = m[1].split(',').map(Number);
+    return {rgb: [r, g, b], a: a === undefined ? 1 : a};
+  };
+  const rel = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                               return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const background = (e) => {
+    for (let x = e; x; x = x.parentElement) {
+      const c = lum(getComputedStyle(x).backgroundColor);
+      if (c && c.a > 0.5) return c.rgb;
+    }
+    return [255, 255, 255];
+  };
+  const out = {};
+  for (const sel of sels) {
+    const e = document.querySelector(sel);
+    if (!e) { out[sel] = null; continue; }
+    const cs = getComputedStyle(e), bg = background(e), c = lum(e instanceof SVGElement ? cs.fill : cs.color);
+    const fg = c.rgb.map((v, i) => c.a * v + (1 - c.a) * bg[i]);       // text colours may be translucent
+    const [L1, L2] = [rel(fg), rel(bg)].sort((a, b) => b - a);
+    out[sel] = (L1 + 0.05) / (L2 + 0.05);
+  }
+  return out;
+}"""
+TREE_TEXT = [".slt-explorer-tree .slt-ct-cut-label", ".slt-explorer-tree .slt-ct-legend-other",
+             ".slt-explorer-tree .slt-ct-title", ".slt-explorer-tree .slt-ct-legend-item",
+             ".slt-explorer-tree text.slt-ct-leaf:not(.slt-ct-leaf-other)", ".slt-explorer-tree text.slt-ct-leaf-other",
+             ".slt-embedding-legend span[style*='font-color2']"]
+
+
+def _dark_theme_contrast(page):
+    """JupyterLab Dark: the tree's grey "other" line, its red cut label and the embedding's
+    "+ N small clusters" line read their colours from --jp-* variables and reach 4.5 : 1."""
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=60_000)
+    time.sleep(1.0)
+    ratios = page.evaluate(CONTRAST_JS, TREE_TEXT[:6])
+    assert all(r is not None and r >= 4.5 for r in ratios.values()), ratios
+    page.locator(".slt-explorer").first.screenshot(path=str(SHOTS / "lab_dark_explorer.png"))
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=60_000)
+    ratios = page.evaluate(CONTRAST_JS, TREE_TEXT[:6])
+    assert all(r is not None and r >= 4.5 for r in ratios.values()), ratios
+    return ratios
+
+
 def test_explorer_in_jupyterlab(lab_server, page):
     open_lab_notebook(page, lab_server, "explorer.ipynb")
     kernel_id = lab_server.api("/api/sessions")[0]["kernel"]["id"]
@@ -85,6 +134,7 @@ def test_explorer_in_jupyterlab(lab_server, page):
         # the spectra gained the cluster's line (its own widget message: wait for it)
         expect(page.locator(".slt-spectrum-legend").first).to_contain_text(re.compile(r"cluster 1 \(n=\d+\) · AUC"))
         screenshot_views(page, SHOTS, "lab")
+        _dark_theme_contrast(page)
         _tsne_and_hl1(page, kc)
     finally:
         kc.stop_channels()

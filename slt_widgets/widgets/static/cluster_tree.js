@@ -261,7 +261,7 @@ function render({ model, el }) {
         : { x: x + 5, y, dy: "0.32em" };
       const cls = "slt-ct-leaf" + (col === "other" || col === null ? " slt-ct-leaf-other" : "");
       const t = ctEl("text", { class: cls, "data-node": i, "data-cluster": c, ...attrs }, leaves);
-      if (col !== null && col !== "other") t.setAttribute("fill", col);
+      // text in the theme's font colour (readable in light and dark themes); the wedge above carries the colour
       t.style.fontSize = `${font}px`;
       t.textContent = text;
       if (slot < 7) t.setAttribute("display", "none"); // too dense to read: the legend has the counts
