@@ -249,7 +249,7 @@ class ExplorerModel(T.HasTraits):
             brush = self.brush
         elif cluster is not None:
             if isinstance(cluster, bool) or not isinstance(cluster, (int, np.integer)):
-                raise TypeError(f"cluster must be None, an int cluster id or 'brush', got {cluster!r}")
+                raise TypeError(f"cluster must be None or an int cluster id (or 'brush'), got {cluster!r}")
             k_all = int(labels.max()) + 1
             if not 0 <= int(cluster) < k_all:
                 raise ValueError(f"cluster must be in 0..{k_all - 1} at cut {cut:.3g}, got {cluster}")
