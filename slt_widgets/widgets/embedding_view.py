@@ -92,6 +92,7 @@ class EmbeddingView(W.VBox):
         self.color_ids = np.zeros(0, np.int64)
         self.names: tuple[str, ...] = ()
         self.grey_from: int | None = None
+        self._brushed = False          # a brush / lasso shape may be drawn in the browser
         self._apply_mode(selector)
 
     @property
@@ -138,7 +139,10 @@ class EmbeddingView(W.VBox):
             self.figure.title = title
 
     def clear_brush(self) -> None:
-        """Remove the brush rectangle / lasso shape from the plot (nothing is published)."""
+        """Remove the brush rectangle / lasso shape from the plot (nothing is published).
+        A no-op (no message to the browser) when nothing was brushed since the last clear."""
+        if not self._brushed:
+            return
         self._muted = True
         try:
             for sel in (self.brush, self.lasso):
@@ -146,6 +150,7 @@ class EmbeddingView(W.VBox):
             self.brush.selected_x = None
             self.brush.selected_y = None
             self.scatter.selected = None
+            self._brushed = False
         finally:
             self._muted = False
 
@@ -206,6 +211,8 @@ class EmbeddingView(W.VBox):
         self._apply_mode(change["new"])
 
     def _on_brushing(self, change) -> None:
+        if change["new"]:
+            self._brushed = True
         if change["old"] and not change["new"]:        # drag ended: publish once
             self._publish(self.scatter.selected)
 
@@ -215,6 +222,7 @@ class EmbeddingView(W.VBox):
         self._publish(change["new"])
 
     def _publish(self, sel) -> None:
+        self._brushed = True
         if sel is None or len(sel) == 0:
             self.selected = None
             return
