@@ -17,6 +17,7 @@ _LAZY = {
     "load_digits_dataset": "slt_widgets.datasets",
     "load_demo": "slt_widgets.demo",
     "Explorer": "slt_widgets.widgets",
+    "ExplorerModel": "slt_widgets.widgets",
     "TemplatePanel": "slt_widgets.widgets",
     "ClusterTree": "slt_widgets.widgets",
     "SelectivityMap": "slt_widgets.widgets",

@@ -85,7 +85,7 @@ def test_tree_click_selects_a_cluster(explorer, digits):
     tree.selected = k                                    # what a click in the browser sets
     sel = explorer.selection
     assert sel.cluster == k and sel.n == len(members)
-    np.testing.assert_array_equal(sel.indices, explorer._view.index[members])
+    np.testing.assert_array_equal(sel.indices, explorer.state.view.index[members])
     assert explorer.templates.count == len(members)
     assert f"cluster {k} — {len(members)} samples" in explorer.templates.heading()
     np.testing.assert_allclose(explorer.templates.images[0].ravel(), digits.features_at(sel.indices).mean(0),
@@ -119,7 +119,7 @@ def test_brushing_points_makes_a_cluster(explorer):
     ev.brush.brushing = False                                      # drag ends
     sel = explorer.selection
     assert sel.cluster == "brush" and sel.n == 4
-    np.testing.assert_array_equal(sel.indices, explorer._view.index[[2, 4, 7, 9]])
+    np.testing.assert_array_equal(sel.indices, explorer.state.view.index[[2, 4, 7, 9]])
     assert explorer.templates.count == 4
     assert explorer.tree.selected == -1
     ev.scatter.selected = np.array([1, 3])                         # lasso / programmatic: at once
@@ -187,7 +187,7 @@ def test_payloads_are_binary_float32(explorer):
 
 
 def test_embedding_is_classical_mds(explorer):
-    v = explorer._view
+    v = explorer.state.view
     xy = explorer.embedding.xy
     # classical MDS preserves the Gram matrix of the centred data on its top-2 axes
     c = v.slts - v.slts.mean(0)
@@ -250,14 +250,23 @@ def test_play_exemplars_builds_wav(tmp_path):
     idx = ex.last_exemplars
     assert len(idx) == 5 and set(idx) <= set(ex.selection.indices)
     # they are the 5 samples whose SLT is nearest the mean SLT
-    s = ex._view.slts
+    s = ex.state.view.slts
     d = ((s - s.mean(0)) ** 2).sum(1)
-    np.testing.assert_array_equal(idx, ex._view.index[np.argsort(d, kind="stable")[:5]])
+    np.testing.assert_array_equal(idx, ex.state.view.index[np.argsort(d, kind="stable")[:5]])
     player = ex.audio_box.children[0]
     with wave.open(io.BytesIO(player.value)) as f:
         waves = [ds.audio(int(i))[0] for i in idx]
         assert f.getframerate() == 8000 and f.getnchannels() == 1
         assert f.getnframes() == sum(len(w) for w in waves) + 4 * int(0.15 * 8000)
+    assert player.autoplay, "the play button plays on the click"
+    caption = ex.audio_box.children[1].value
+    assert "nearest its mean SLT" in caption and "utterance 0 at" in caption and " s" in caption
+    import re
+    expected = [f"utterance {ds.utterance_of(int(i))['utterance']} at {ds.utterance_of(int(i))['time_s']:.2f} s"
+                for i in idx]
+    assert re.findall(r"utterance \d+ at \d+\.\d\d s", caption) == expected   # where, not dataset indices
+    ex.select(cls="b")                                             # another selection: the old player goes
+    assert ex.audio_box.children == ()
     with pytest.raises(ValueError, match="3 to 5"):
         ex.play_exemplars(k=9)
     no_audio = Explorer(_train(load_digits_dataset("dev"), steps=5), load_digits_dataset("dev"), correct_only=False)
@@ -271,7 +280,7 @@ def test_fast_upgma_matches_scipy_pdist_linkage(explorer):
     from scipy.spatial.distance import pdist
     from slt_widgets.analysis import cut_labels, upgma
     from slt_widgets.analysis.clustering import euclidean_condensed
-    s = explorer._view.slts
+    s = explorer.state.view.slts
     np.testing.assert_allclose(euclidean_condensed(s), pdist(s.astype(np.float64)), rtol=1e-6, atol=1e-7)
     Z, Z_ref = upgma(s, "euclidean"), linkage(pdist(s.astype(np.float64)), method="average")
     np.testing.assert_allclose(Z[:, 2], Z_ref[:, 2], rtol=1e-6, atol=1e-7)
@@ -318,12 +327,135 @@ def test_layer_summary(model, digits, tmp_path):
 def test_default_cut_skips_single_outliers_to_find_real_clusters():
     from scipy.cluster.hierarchy import fcluster
     from slt_widgets.analysis import upgma
-    from slt_widgets.widgets._class_view import default_cut
+    from slt_widgets.analysis.clustering import cut_labels, prototype_cut
     rng = np.random.default_rng(0)
     centres = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0], [20.0, 20.0]])
     x = np.concatenate([c + rng.normal(size=(50, 2)) for c in centres] + [np.array([[90.0, 90.0], [-80.0, 70.0]])])
     Z = upgma(x)
     plain = np.bincount(fcluster(Z, 4, criterion="maxclust"))[1:]
     assert sorted(plain)[:2] == [1, 1]                       # the naive 4-cluster cut wastes two on outliers
-    sizes = np.bincount(fcluster(Z, default_cut(Z, 4), criterion="distance"))[1:]
-    assert sorted(sizes, reverse=True)[:4] == [50, 50, 50, 50]
+    cut, n_drawn = prototype_cut(Z)
+    sizes = np.bincount(cut_labels(Z, cut))
+    assert n_drawn == 4 and sizes[:4].tolist() == [50, 50, 50, 50] and sizes[4:].tolist() == [1, 1]
+    cut2, n2 = prototype_cut(Z, n_clusters=2)                 # the coarsest cut with 2 drawn clusters
+    assert n2 == 2 and np.bincount(cut_labels(Z, cut2))[:2].tolist() == [100, 100]
+
+
+# -- one state: atomic requests, read-only results, strict keywords ---------------------------
+def _snapshot(ex):
+    t, e = ex.tree, ex.embedding
+    return {"sel": ex.selection, "state": {k: getattr(ex.state, k) for k in ("cls", "layer", "node", "cut", "cluster")},
+            "tree": (t.linkage.copy(), t.cut, t.selected, t.n_drawn, t.title), "cut_slider": ex.cut_slider.value,
+            "pickers": (ex.class_picker.value, ex.layer_picker.value, ex.node_picker.value, ex.method_picker.value,
+                        ex.space_picker.value),
+            "templates": (ex.templates.images.copy(), ex.templates.title, ex.templates.count),
+            "embedding": (e.xy.copy(), e.title, None if e.scatter.selected is None else np.array(e.scatter.selected)),
+            "spectra": (ex.spectra.names, ex.spectra.highlight), "status": ex.status.value}
+
+
+def _assert_same(a, b):
+    assert a["sel"] is b["sel"] and a["state"] == b["state"]
+    for k in ("tree", "templates", "embedding"):
+        for x, y in zip(a[k], b[k]):
+            if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+                np.testing.assert_array_equal(x, y)
+            else:
+                assert x == y, (k, x, y)
+    for k in ("cut_slider", "pickers", "spectra", "status"):
+        assert a[k] == b[k], k
+
+
+def test_failed_requests_change_nothing(explorer, monkeypatch):
+    explorer.select(cluster=1)
+    before = _snapshot(explorer)
+    bad = [dict(cls="nine"), dict(layer="HL7"), dict(cluster=999), dict(cluster="brush"), dict(cut=-1.0),
+           dict(cut=float("nan")), dict(node=10_000), dict(cluster=1.5), dict(embedding="umap"),
+           dict(brush=[10_000])]
+    for kw in bad:
+        with pytest.raises((KeyError, ValueError, TypeError)):
+            explorer.select(**kw)
+        _assert_same(before, _snapshot(explorer))
+    # a failure half-way through a request from the browser (t-SNE breaks): shown, nothing changed
+    def broken(*a, **k):
+        raise RuntimeError("t-SNE failed")
+    monkeypatch.setattr("slt_widgets.widgets.explorer_model.embed_points", broken)
+    explorer.method_picker.value = "tsne"
+    assert "t-SNE failed" in str(explorer.error_area.errors[-1])
+    _assert_same(before, _snapshot(explorer))
+    explorer.layer_picker.value = 1                          # a new layer needs a new embedding too
+    assert len(explorer.error_area.errors) == 2
+    _assert_same(before, _snapshot(explorer))
+
+
+def test_state_is_in_read_only_traits(explorer):
+    st = explorer.state
+    sel = explorer.select(cls="5", layer="HL2", cluster=0)
+    assert (st.cls, st.layer, st.node, st.cluster, st.cut) == ("5", 2, sel.node, 0, sel.cut)
+    for name in ("cls", "layer", "node", "cut", "cluster", "brush", "embedding", "embed_space", "selection"):
+        with pytest.raises(Exception, match="read-only"):
+            setattr(st, name, getattr(st, name))
+    with pytest.raises(AttributeError):
+        explorer.clusters = []
+    # clusters: the coloured ones at the cut, largest first, with their sizes
+    sizes = np.bincount(explorer.tree.labels)
+    assert explorer.clusters == [(k, int(sizes[k])) for k in range(explorer.tree.n_drawn)]
+    assert [n for _, n in explorer.clusters] == sorted((n for _, n in explorer.clusters), reverse=True)
+
+
+def test_unknown_keywords_get_a_did_you_mean(model, digits, explorer):
+    with pytest.raises(TypeError, match="did you mean 'max_samples'"):
+        Explorer(model, digits, max_sample=100)
+    with pytest.raises(TypeError, match="did you mean 'cluster'"):
+        explorer.select(clster=1)
+    with pytest.raises(TypeError, match="did you mean 'embedding'"):
+        explorer.select(embeding="tsne")
+
+
+def test_titles_name_method_and_space(explorer):
+    assert explorer.embedding.title.startswith("MDS of SLTs · 3")
+    explorer.method_picker.value = "tsne"
+    assert explorer.embedding.title.startswith("t-SNE of SLTs · 3") and explorer.state.embedding == "tsne"
+    explorer.space_picker.value = "lda"
+    assert explorer.embedding.title.startswith("t-SNE of LDA activations")
+    explorer.method_picker.value = "mds"
+    assert explorer.embedding.title.startswith("MDS of LDA activations")
+    assert not explorer.error_area.errors
+    explorer.select(embedding="mds", embed_space="slt")
+
+
+def test_reset_clears_the_brush_shape(explorer):
+    ev = explorer.embedding
+    resets = []
+    ev.brush.reset = lambda: resets.append("brush")
+    ev.lasso.reset = lambda: resets.append("lasso")
+    ev.scatter.selected = np.array([1, 2, 3])
+    assert explorer.selection.cluster == "brush" and explorer.state.brush.tolist() == [1, 2, 3]
+    explorer.tree.reset_clicks += 1                              # "whole class" in the tree's legend
+    assert explorer.selection.cluster is None
+    assert explorer.selection.cluster is None and explorer.state.brush is None
+    assert "brush" in resets and "lasso" in resets and ev.scatter.selected is None
+
+
+def test_a_click_on_each_drawn_cluster_selects_it_and_keeps_the_cut(explorer):
+    cut = explorer.tree.cut
+    for k, n in explorer.clusters:
+        explorer.tree.selected = k
+        assert explorer.selection.cluster == k and explorer.selection.n == n
+        assert explorer.tree.cut == cut == explorer.state.cut and explorer.cut_slider.value == cut
+        assert explorer.templates.count == n
+
+
+def test_tsne_of_identical_slts_falls_back_to_mds_and_says_so(explorer):
+    """HL1 of a class whose samples all activate the node: one distinct SLT; t-SNE would divide by
+    zero (and crash scikit-learn), so the embedding is MDS and the title says why."""
+    explorer.select(embedding="tsne")
+    st = explorer.state
+    for node in range(explorer.chain.layer_width(1)):
+        sel = explorer.select(layer="HL1", node=node)
+        if len(np.unique(st.view.slts, axis=0)) < 4:
+            break
+    else:
+        pytest.skip("every HL1 node of this model has ≥ 4 distinct SLTs on class 3")
+    assert explorer.embedding.title.startswith("MDS of SLTs") and "t-SNE needs" in explorer.embedding.title
+    assert st.embedding == "tsne" and sel.layer == 1 and np.isfinite(explorer.embedding.xy).all()
+    explorer.select(layer="output", embedding="mds")

@@ -260,10 +260,10 @@ def test_bundles_leave_out_whole_line_comments_only():
 
 
 def test_default_cut_survives_tied_merges():
-    """fcluster(maxclust=k) returns fewer than k clusters when merges tie (seen on digits HL1:
-    switching the Explorer's layer raised IndexError)."""
-    from slt_widgets.widgets._class_view import default_cut
+    """Tied merges (two groups of identical SLTs, as at an HL1 node) once made the default cut
+    raise IndexError when the Explorer switched layer; the prototype cut draws both groups."""
     x = np.repeat(np.array([[0.0], [1.0]]), 10, axis=0)     # two groups of identical points
     Z = A.upgma(x, "euclidean")
-    cut = default_cut(Z, 4)
-    assert 0.0 <= cut <= Z[:, 2].max()
+    cut, n_drawn = A.prototype_cut(Z)
+    assert 0.0 < cut < Z[:, 2].max() and n_drawn == 2
+    assert sorted(np.bincount(A.cut_labels(Z, cut))) == [10, 10]

@@ -5,7 +5,8 @@ documents its shapes, takes a seed where randomness enters and raises :class:`An
 (a ``ValueError``) with a fix when the data cannot support the analysis.
 """
 from ._checks import AnalysisError
-from .clustering import cluster_means, cut_labels, cut_n_clusters, relabel_by_size, upgma
+from .clustering import (cluster_means, cut_labels, cut_n_clusters, prototype_cut, prototype_linkage, relabel_by_size,
+                         unit_rows, upgma)
 from .selectivity import (CoClustering, NodeClusterCounts, class_selectivity, co_cluster, dead_nodes,
                           node_cluster_counts)
 from .embedding import Aggregated, classical_mds, embed, kmeans_aggregate
@@ -21,6 +22,7 @@ from .templates import CentroidTemplates, PairTemplates, centroid_templates, nea
 from .sources import SourceAccuracy, accuracy_by_source, source_codes, source_templates
 
 __all__ = ["AnalysisError", "upgma", "cut_labels", "cut_n_clusters", "cluster_means", "relabel_by_size",
+           "prototype_linkage", "prototype_cut", "unit_rows",
            "class_selectivity", "co_cluster", "CoClustering", "dead_nodes", "node_cluster_counts",
            "NodeClusterCounts", "embed", "classical_mds", "kmeans_aggregate", "Aggregated",
            "collect_activations", "predict", "fit_lda", "lda_layers", "LDAResult", "LayerLDA",

@@ -7,7 +7,8 @@ from scipy.spatial.distance import pdist
 
 from ._checks import AnalysisError, as_labels, as_matrix
 
-__all__ = ["upgma", "cut_labels", "cut_n_clusters", "cluster_means", "correlation_distances",
+__all__ = ["upgma", "cut_labels", "cut_n_clusters", "cluster_means", "correlation_distances", "unit_rows",
+           "prototype_linkage", "prototype_cut",
            "relabel_by_size"]
 
 _METRICS = ("euclidean", "correlation")
@@ -116,3 +117,104 @@ def cluster_means(x, labels) -> tuple[np.ndarray, np.ndarray]:
     means = np.zeros((len(sizes), a.shape[1]))
     np.add.at(means, y, a)
     return means / sizes[:, None], sizes.astype(np.int64)
+
+
+def unit_rows(x) -> np.ndarray:
+    """Rows of ``x [n, F]`` scaled to unit Euclidean norm (all-zero rows stay zero): ``[n, F]`` float64.
+
+    Two SLTs that are the same template at different gains become the same point, so UPGMA
+    groups templates by shape (see :func:`prototype_linkage`).
+    """
+    a = np.array(as_matrix(x, "x"), dtype=np.float64)
+    norm = np.sqrt(np.einsum("ij,ij->i", a, a))
+    nz = norm > 0
+    a[nz] /= norm[nz, None]
+    return a
+
+
+def prototype_linkage(slts) -> np.ndarray:
+    """UPGMA (Euclidean) of the unit-normalised rows of ``slts [n, F]``: ``Z [n − 1, 4]``.
+
+    Why normalised: on the demo nets the raw Euclidean tree of one class's output-node SLTs is
+    one cloud that sheds single frames (/t/: 1997 + 1 + 1 + 1 at four clusters), because the
+    SLT's norm — the gain, which follows the frame's loudness and the network's confidence —
+    varies more than its shape. On unit rows the same UPGMA finds the templates (/t/ splits
+    1297 / 703 at the root). Distances are ``‖a/‖a‖ − b/‖b‖‖ ∈ [0, 2]`` (a monotone function of
+    the cosine); a zero SLT (inactive hidden node) sits at distance 1 from every template.
+    """
+    return upgma(unit_rows(slts), "euclidean")
+
+
+def prototype_cut(Z, min_share: float = 0.02, max_clusters: int = 12, max_other: float = 0.10,
+                  tol: float = 1e-6, n_clusters: int | None = None) -> tuple[float, int]:
+    """The default cut of ``Z [n − 1, 4]`` (a monotone linkage, e.g. UPGMA): ``(height, n_drawn)``.
+
+    A cluster is *drawn* (in colour) when it holds ≥ ``min_share`` of the n samples (and ≥ 2);
+    the rest form one grey "other" group. Scanning the cuts from the root down, consecutive cuts
+    that draw the same number of clusters form a *run* (only outliers split off inside it); the
+    rule keeps the longest-lived run — the widest range of heights — among those that draw
+    2..``max_clusters`` clusters with at most ``max_other`` of the samples in "other", and cuts in
+    its middle. A long run is a partition UPGMA keeps over a wide range of distances: real
+    prototypes, not the fragments of one cloud. The scan stops once more than ``max_clusters``
+    clusters are drawn or "other" passes half the samples. When the SLTs take only a few distinct values (merges at
+    heights ≤ ``tol`` × root join identical SLTs up to round-off), e.g. an HL1 node, whose SLT
+    is its weight row or zero, every group of identical SLTs is drawn, whatever its size.
+
+    n_clusters: instead, the coarsest cut with ``n_clusters`` drawn clusters (or the most that
+    any cut reaches), whatever "other" holds.
+
+    ``n_drawn``: at the returned cut, ids ``0..n_drawn − 1`` of :func:`cut_labels` (largest
+    first) are the drawn clusters. O(n): cluster sizes are updated merge by merge, not recut.
+    """
+    z = _check_linkage(Z)
+    n = len(z) + 1
+    if len(z) == 0:
+        return 0.0, 1
+    h = z[:, 2]
+    if np.any(np.diff(h) < 0):
+        raise AnalysisError("prototype_cut needs a monotone linkage (heights in increasing order, as UPGMA gives)")
+    top = float(h[-1])
+    if top <= 0:                                        # every SLT identical: one group
+        return 0.0, 1
+    eps = tol * top
+    n_real = int((h > eps).sum())                       # merges between distinct SLTs
+    if n_real + 1 <= max_clusters:                      # few distinct SLTs (HL1): draw every group
+        below = h[h <= eps]
+        return float((h[-n_real] + (below.max() if len(below) else 0.0)) / 2), n_real + 1
+    need = max(2, int(np.ceil(min_share * n)))
+    size = np.concatenate([np.ones(n), z[:, 3]])
+    a, b = z[:, 0].astype(np.int64), z[:, 1].astype(np.int64)
+    big_n, big_sum = int(size[-1] >= need), float(size[-1]) if size[-1] >= need else 0.0
+    steps = []                                          # (drawn clusters, "other" share, upper, lower height)
+    r = n - 2
+    while r >= 0:
+        hr = h[r]
+        while r >= 0 and h[r] == hr:                    # split every merge at this height
+            s = size[n + r]
+            if s >= need:
+                big_n, big_sum = big_n - 1, big_sum - s
+            for c in (a[r], b[r]):
+                if size[c] >= need:
+                    big_n, big_sum = big_n + 1, big_sum + size[c]
+            r -= 1
+        if big_n > max_clusters:
+            break
+        other = 1.0 - big_sum / n
+        steps.append((big_n, other, float(hr), float(h[r]) if r >= 0 else 0.0))
+        if other > 0.5:
+            break
+    if n_clusters is not None:                          # the coarsest cut with that many (or the most)
+        pick = next((st for st in steps if st[0] >= n_clusters), max(steps, key=lambda st: st[0]))
+        return (pick[2] + pick[3]) / 2, max(1, pick[0])
+    # runs of consecutive cuts with the same drawn clusters; keep the longest-lived one
+    runs = []
+    for st in steps:
+        if runs and runs[-1][0] == st[0]:
+            runs[-1][3] = st[3]
+        else:
+            runs.append([st[0], st[1], st[2], st[3]])
+    ok = [ru for ru in runs if 2 <= ru[0] <= max_clusters and ru[1] <= max_other]
+    if not ok:
+        ok = [ru for ru in runs if ru[0] >= 2] or runs
+    k, _, hi, lo = max(ok, key=lambda ru: (ru[2] - ru[3], -ru[2]))
+    return (hi + lo) / 2, max(1, k)

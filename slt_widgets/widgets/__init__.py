@@ -6,7 +6,7 @@ from .cluster_tree import CLUSTER_COLORS, ClusterTree
 from .selectivity_map import SelectivityMap
 from .spectrum_view import SpectrumView
 from .embedding_view import EmbeddingView
-from .explorer import Explorer, Selection
+from .explorer import Explorer, ExplorerModel, Selection
 from .confusion_pairs import ConfusionPairs
 from .layer_summary import LayerSummary
 from .recorder import Recorder
@@ -17,5 +17,5 @@ from ._static import register_box_pictures
 register_box_pictures()      # a Tab or HBox of our views leaves a picture in saved notebooks too
 
 __all__ = ["TemplatePanel", "ClusterTree", "SelectivityMap", "CLUSTER_COLORS", "SpectrumView", "EmbeddingView",
-           "Explorer", "Selection", "ConfusionPairs", "LayerSummary", "Recorder", "LayerProfile",
+           "Explorer", "ExplorerModel", "Selection", "ConfusionPairs", "LayerSummary", "Recorder", "LayerProfile",
            "Compare", "CompareSelection"]

@@ -2,7 +2,8 @@
 
 For a class k, a layer and a node: the (correctly classified, subsampled) samples, their
 features ``[n, F]`` and the node's SLT rows ``[n, F]`` (METHODS §4, Fig. 6), the UPGMA
-linkage of the SLTs (Euclidean), a 2-D embedding and the SLT spectrum.
+linkage of the unit-normalised SLTs (Euclidean; :func:`~slt_widgets.analysis.prototype_linkage`),
+a 2-D embedding and the SLT spectrum.
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis import embed, predict, upgma
+from ..analysis import embed, predict
+from ..analysis.clustering import prototype_linkage
 from ..engine import activations, to_chain
 
-__all__ = ["ClassView", "class_samples", "default_node", "fast_mds", "default_cut", "leaves_for_cut", "layer_shapes", "LayerShapes", "nearest_to_centroid",
+__all__ = ["ClassView", "class_samples", "default_node", "fast_mds", "layer_shapes", "LayerShapes", "nearest_to_centroid",
            "wav_bytes", "layer_key", "layer_label", "build_class_view", "embed_points"]
 
 
@@ -131,44 +133,6 @@ def fast_mds(x) -> np.ndarray:
     return coords * np.where(flip == 0, 1, flip)
 
 
-def default_cut(Z, n_clusters: int = 4, min_share: float = 0.02, max_clusters: int = 400) -> float:
-    """A cut height of ``Z [n − 1, 4]`` under which ``n_clusters`` clusters each hold at least
-    ``min_share`` of the samples (and ≥ 2), cutting into at most ``max_clusters`` (the tree
-    widget's leaves); if no such cut exists, the one whose ``n_clusters``-th cluster is largest.
-
-    UPGMA on SLTs splits off single outlying frames first, so the plain "k clusters" cut gives
-    e.g. 1053/1/1/1 frames; cutting finer until ``n_clusters`` real clusters appear keeps the
-    outliers as small extra clusters (numbered after the big ones). The height is midway between
-    the two merges around it.
-    """
-    from scipy.cluster.hierarchy import fcluster
-    z = np.asarray(Z, dtype=np.float64)
-    h = z[:, 2]
-    n = len(h) + 1
-    k_want = min(n_clusters, n)
-    if k_want <= 1:
-        return float(h[-1]) if len(h) else 0.0
-    need = max(2, int(np.ceil(min_share * n)))
-    best_k, best_size = k_want, -1
-    for k in range(k_want, min(n, max_clusters) + 1):
-        sizes = np.sort(np.bincount(fcluster(z, k, criterion="maxclust"), minlength=k_want + 1))[::-1]  # ties: < k clusters
-        if sizes[k_want - 1] >= need:
-            best_k = k
-            break
-        if sizes[k_want - 1] > best_size:   # no cut qualifies: keep the one with the largest k-th cluster
-            best_k, best_size = k, sizes[k_want - 1]
-    k = best_k
-    lo = h[-k] if k <= len(h) else 0.0
-    return float((lo + h[-(k - 1)]) / 2)
-
-
-def leaves_for_cut(Z, cut: float, minimum: int = 60, maximum: int = 500) -> int:
-    """Leaves to draw: twice the clusters at ``cut`` (between ``minimum`` and ``maximum``), so
-    every drawn leaf lies inside one cluster and the big clusters keep branches to click."""
-    k = int((np.asarray(Z)[:, 2] > cut).sum()) + 1
-    return int(min(maximum, max(minimum, 2 * k)))
-
-
 def nearest_to_centroid(x, k: int = 5) -> np.ndarray:
     """Positions ``[min(k, n)]`` of the rows of ``x [n, F]`` nearest their mean, nearest first."""
     a = np.asarray(x, dtype=np.float64)
@@ -199,7 +163,7 @@ class ClassView:
     """Everything derived from one (class, layer, node) selection except the embedding.
 
     index: ``[n]`` dataset indices; features / slts: ``[n, F]`` float32 (the node's SLT row per
-    sample); linkage: ``[n − 1, 4]`` UPGMA (Euclidean) of the SLTs; sigmas: ``[min(n, F)]``
+    sample); linkage: ``[n − 1, 4]`` UPGMA (Euclidean) of the unit-normalised SLTs; sigmas: ``[min(n, F)]``
     singular values of ``slts``; note: how the samples were chosen; source: the cached
     ``LinearMap`` the SLTs came from (identity tells whether the cache still holds it).
     """
@@ -221,9 +185,10 @@ class ClassView:
 
 
 def build_class_view(cls, layer, node, index, features, slts, note, source=None) -> ClassView:
-    """Cluster ``slts [n, F]`` (UPGMA, Euclidean) and take its spectrum (see :class:`ClassView`)."""
+    """Cluster ``slts [n, F]`` (UPGMA, Euclidean, of the unit-normalised rows) and take its spectrum
+    (see :class:`ClassView`)."""
     s = np.ascontiguousarray(slts, dtype=np.float32)
-    Z = upgma(s, "euclidean")
+    Z = prototype_linkage(s)
     sig = np.linalg.svd(s.astype(np.float64), compute_uv=False)
     return ClassView(cls, layer, int(node), np.asarray(index, dtype=np.int64),
                      np.ascontiguousarray(features, dtype=np.float32), s, Z, sig, note, source)

@@ -81,11 +81,20 @@ class ClusterTree(SLTAnyWidget):
         ``analysis.cut_labels``); recomputed whenever ``cut`` or ``linkage`` change.
     selected : int, synced — cluster id clicked in the browser, −1 for none (reset to −1 when
         ``cut`` changes, because cluster ids change with it).
-    max_leaves : displayed leaves (≥ 2); a displayed leaf holding k > 1 samples is labelled "(k)".
+    max_leaves : int, synced — displayed leaves (≥ 2), scipy's ``truncate_mode="lastp"``: a
+        displayed leaf holding k samples is labelled "k" ("#c · k" when it is all of drawn cluster
+        c). The "+ detail" / "− detail" buttons in the browser double it / set it back to one leaf
+        per cluster.
+    n_drawn : int, synced — clusters drawn in colour (ids 0..n_drawn−1, largest first); the
+        others form one grey "other" group and are not click targets. 0 = every cluster.
+    unit : what the samples are called in labels ("samples", "frames").
     leaf_names : ``[n]`` names of the samples (optional; shown for single-sample leaves).
     title, height_label, orientation : "top" (root at top, leaves below) or "left" (root left).
     width, height : size in pixels.
     Colours: cluster c is ``CLUSTER_COLORS[c % len(CLUSTER_COLORS)]``; links above the cut ``ABOVE_CUT``.
+    Browser: each drawn cluster is one click target over its whole subtree (``data-cluster``);
+    the cut is dragged by the knob left of the axis; Tab, arrow keys and Enter select from the
+    keyboard; the legend's entries select their cluster.
     """
 
     _esm = bundle_esm("cluster_tree.js")
@@ -95,7 +104,12 @@ class ClusterTree(SLTAnyWidget):
     cut = traitlets.Float(0.0).tag(sync=True)
     selected = traitlets.Int(-1).tag(sync=True)
     labels = ArrayTrait("int32", ndim=1).tag(sync=True)
-    max_leaves = traitlets.Int(60)
+    max_leaves = traitlets.Int(60).tag(sync=True)
+    n_drawn = traitlets.Int(0).tag(sync=True)
+    #: counts the browser's "whole class" clicks: a reset request even when no tree cluster is
+    #: selected (the selection may come from elsewhere, e.g. a brush in a linked embedding)
+    reset_clicks = traitlets.Int(0).tag(sync=True)
+    unit = traitlets.Unicode("samples").tag(sync=True)
     leaf_names = traitlets.List(traitlets.Unicode(), allow_none=True, default_value=None)
     title = traitlets.Unicode("").tag(sync=True)
     height_label = traitlets.Unicode("distance").tag(sync=True)
@@ -136,6 +150,11 @@ class ClusterTree(SLTAnyWidget):
         c[self._leaf_heights > self.cut] = -1
         return c
 
+    @property
+    def drawn(self) -> int:
+        """Clusters drawn in colour at the current cut (``n_drawn``, 0 meaning all of them)."""
+        return self.n_clusters if self.n_drawn <= 0 else min(self.n_drawn, self.n_clusters)
+
     @traitlets.observe("linkage", "max_leaves", "leaf_names")
     def _on_tree(self, change):
         if not len(self.linkage):
@@ -153,7 +172,9 @@ class ClusterTree(SLTAnyWidget):
     def _retruncate(self):
         t = truncate_linkage(self.linkage, self.max_leaves)
         names = self.leaf_names
-        leaf_labels = [(names[int(node)] if names is not None else str(int(node))) if cnt == 1 else f"({cnt})"
+        # a leaf is labelled by its count; only a single sample with a given name shows the name
+        # (never a bare row index, which reads like a count)
+        leaf_labels = [names[int(node)] if names is not None and cnt == 1 else f"({cnt})"
                        for node, cnt in zip(t.nodes, t.counts)]
         with self.hold_sync():
             self._tree = t.tree
@@ -226,6 +247,8 @@ class ClusterTree(SLTAnyWidget):
 
     def _figure(self):
         from ._static_png import render_cluster_tree
-        return render_cluster_tree(self._tree, self.leaf_clusters(), self._leaf_labels, self.cut,
+        leaf = self.leaf_clusters()
+        leaf[leaf >= self.drawn] = -1                      # the grey "other" group
+        return render_cluster_tree(self._tree, leaf, self._leaf_labels, self.cut,
                                    selected=self.selected, title=self.title, orientation=self.orientation,
                                    height_label=self.height_label)

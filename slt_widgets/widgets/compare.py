@@ -21,7 +21,8 @@ import numpy as np
 
 from ..analysis.layer_profiles import MEASURES
 from ._busy import BusyIndicator, ErrorArea, guarded, single_blas
-from ._class_view import layer_label, leaves_for_cut
+from ..analysis.clustering import cut_labels
+from ._class_view import layer_label
 from .cluster_tree import ClusterTree
 from .compare_state import CompareSelection, CompareState, check_kwargs
 from .layer_profile import PROFILE_COLORS, LayerProfile
@@ -46,7 +47,7 @@ class Compare(W.VBox):
     dataset : a :class:`slt_widgets.FrameDataset` (the eval split).
     cls, layer : first selection (default the first class, ``"output"``).
     max_samples : frames per class shown (a seeded random subset), the same on every side.
-    n_clusters : clusters at each tree's first cut.
+    n_clusters : None (default): the prototype cut of the Explorer; an int: the coarsest cut drawing that many clusters.
     correct_by : ``"all"`` (frames every net classifies correctly, the paper's choice), a model
         name (frames that net gets right: the trained side of trained-vs-random) or None (all frames).
     seed, memory_budget : subsampling seed; each side's :class:`slt_widgets.SLTCache` budget.
@@ -454,9 +455,12 @@ class _SideViews:
         with self.tree.hold_sync():
             if not same:
                 self.tree.leaf_names = None
-                self.tree.max_leaves = leaves_for_cut(Z, cut)
                 self.tree.linkage = Z
                 self.tree.leaf_names = [str(i) for i in v.index]
+            # one leaf per cluster at the cut, the clusters of ≥ 2 % in colour (as the Explorer)
+            sizes = np.bincount(cut_labels(Z, cut))
+            self.tree.max_leaves = max(2, len(sizes))
+            self.tree.n_drawn = int((sizes >= max(2, int(np.ceil(0.02 * len(v.index))))).sum())
             if self.tree.cut != cut:
                 self.tree.cut = cut
             self.tree.selected = selected

@@ -23,7 +23,8 @@ from torch import nn
 from ..analysis import cut_labels, predict
 from ..analysis.layer_profiles import MEASURES, LayerProfile, layer_profile
 from ..engine import SLTCache
-from ._class_view import (ClassView, build_class_view, default_cut, default_node, layer_label, layer_shapes)
+from ..analysis.clustering import prototype_cut
+from ._class_view import (ClassView, build_class_view, default_node, layer_label, layer_shapes)
 
 __all__ = ["CompareState", "CompareSelection", "check_kwargs", "profile_cache_clear"]
 
@@ -85,15 +86,11 @@ def fold_batch_norm(model: nn.Module) -> nn.Module:
     return nn.Sequential(*out).eval()
 
 
-def first_cut(Z, n_clusters: int) -> float:
-    """The tree's first cut height: :func:`default_cut`, or — when tied heights give fewer
-    distinct clusters than asked (e.g. a hidden-layer-1 node, whose SLTs take two values) — the
-    height midway under the top merge."""
-    try:
-        return default_cut(Z, n_clusters)
-    except IndexError:
-        h = np.asarray(Z)[:, 2]
-        return float(h.max() / 2)
+def first_cut(Z, n_clusters: int | None) -> float:
+    """The tree's first cut height: the Explorer's prototype cut
+    (:func:`~slt_widgets.analysis.prototype_cut`: 2–12 clusters of ≥ 2 % each, outliers grey),
+    or with ``n_clusters`` the coarsest cut drawing that many clusters."""
+    return prototype_cut(Z, n_clusters=n_clusters)[0]
 
 
 def _fingerprint(model: nn.Module) -> str:
@@ -172,7 +169,7 @@ class CompareState(T.HasTraits):
 
     selection = T.Instance(CompareSelection, allow_none=True, read_only=True)
 
-    def __init__(self, models, dataset, *, cls=None, layer="output", max_samples: int = 500, n_clusters: int = 4,
+    def __init__(self, models, dataset, *, cls=None, layer="output", max_samples: int = 500, n_clusters: int | None = None,
                  correct_by="all", seed: int = 0, memory_budget="1GB", profile_options: dict | None = None):
         super().__init__()
         for attr in ("labels", "class_names", "feature_shape", "features_at", "n_features"):
@@ -191,15 +188,17 @@ class CompareState(T.HasTraits):
                 raise TypeError(f"models[{name!r}] must be a torch nn.Module, got {type(m).__name__}")
         if not isinstance(max_samples, (int, np.integer)) or isinstance(max_samples, bool) or max_samples < 3:
             raise ValueError(f"max_samples must be an int ≥ 3 (clustering needs samples), got {max_samples!r}")
-        if not isinstance(n_clusters, (int, np.integer)) or isinstance(n_clusters, bool) or n_clusters < 1:
-            raise ValueError(f"n_clusters must be an int ≥ 1, got {n_clusters!r}")
+        if n_clusters is not None and (not isinstance(n_clusters, (int, np.integer)) or isinstance(n_clusters, bool)
+                                       or n_clusters < 1):
+            raise ValueError(f"n_clusters must be None (the prototype cut) or an int ≥ 1, got {n_clusters!r}")
         if correct_by not in (None, "all") and correct_by not in models:
             raise ValueError(f"correct_by must be 'all', None (every frame of the class) or a model name "
                              f"({', '.join(map(repr, models))}); got {correct_by!r}")
         self.dataset = dataset
         self.names = tuple(models)
         self.sides = {n: _Side(n, m, dataset, memory_budget) for n, m in models.items()}
-        self.max_samples, self.n_clusters, self.seed = int(max_samples), int(n_clusters), int(seed)
+        self.max_samples, self.seed = int(max_samples), int(seed)
+        self.n_clusters = None if n_clusters is None else int(n_clusters)
         self.correct_by = correct_by
         self.profile_options = dict(profile_options or {})
         check_kwargs("profile_options", self.profile_options,

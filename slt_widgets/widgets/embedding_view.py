@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import html
+
 import bqplot as bq
 from bqplot.interacts import BrushSelector, LassoSelector
 import ipywidgets as W
@@ -24,7 +26,21 @@ __all__ = ["EmbeddingView"]
 _SELECTORS = ("brush", "lasso", "off")
 
 
-LEGEND_MAX = 10   # legend entries before the rest are summarised
+LEGEND_MAX = 12   # legend entries before the rest are summarised
+OTHER_GREY = "#a8a8a8"   # points of the grey "other" group (small clusters)
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round tick values ``[k]`` covering ``[lo, hi]``: multiples of one step (1, 2, 2.5 or 5 × 10^e),
+    so 0 is a tick whenever the range spans it."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return [float(lo)] if np.isfinite(lo) else [0.0]
+    raw = (hi - lo) / max(1, n - 1)
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = next(f * mag for f in (1, 2, 2.5, 5, 10) if f * mag >= raw)
+    first = np.ceil(lo / step - 1e-9) * step
+    ticks = np.arange(first, hi + step * 1e-9, step)
+    return [float(round(t / step) * step) + 0.0 for t in ticks]
 
 
 class EmbeddingView(StaticPNG, W.VBox):
@@ -52,15 +68,22 @@ class EmbeddingView(StaticPNG, W.VBox):
             unselected_style={"opacity": 0.25})
         self.brush = BrushSelector(x_scale=self.sx, y_scale=self.sy, marks=[self.scatter], color="#555555")
         self.lasso = LassoSelector(marks=[self.scatter], color="#555555")
+        self.color_scale.colors = list(CLUSTER_COLORS) + [OTHER_GREY]
+        self.color_scale.domain = list(range(len(CLUSTER_COLORS) + 1))
+        self.x_axis = bq.Axis(scale=self.sx, label="dim 1", tick_format=".3~g")
+        self.y_axis = bq.Axis(scale=self.sy, orientation="vertical", label="dim 2", tick_format=".3~g")
+        # no bqplot toolbar: it would sit over the title; brush/lasso/off are the buttons below
         self.figure = bq.Figure(marks=[self.scatter], title=title, animation_duration=0,
-                                axes=[bq.Axis(scale=self.sx, label="dim 1", num_ticks=4),
-                                      bq.Axis(scale=self.sy, orientation="vertical", label="dim 2", num_ticks=4)],
-                                fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
-                                layout=W.Layout(width=width, height=height))
+                                axes=[self.x_axis, self.y_axis], display_toolbar=False,
+                                fig_margin={"top": 40, "bottom": 44, "left": 54, "right": 14},
+                                layout=W.Layout(width="100%", min_width=width, height=height, margin="0"))
         self.figure.add_class("slt-embedding-figure")
         self.mode = W.ToggleButtons(options=list(_SELECTORS), value=selector, style={"button_width": "60px"})
         self.mode.add_class("slt-embedding-mode")
-        self.legend = W.HTML(layout=W.Layout(max_width=width))   # wrap: a long legend must not widen the view
+        self.legend = W.HTML(layout=W.Layout(width="100%", margin="0"))   # wraps: a long legend must not widen the view
+        # grows into the row's free width (no dead gap), never narrower than `width`
+        self.layout.flex = f"1 1 {width}"
+        self.layout.min_width = "0"
         self.legend.add_class("slt-embedding-legend")
         self.children = [self.figure, W.HBox([W.Label("select points:"), self.mode]), self.legend]
         self.mode.observe(self._on_mode, "value")
@@ -70,6 +93,8 @@ class EmbeddingView(StaticPNG, W.VBox):
         self.xy = np.zeros((0, 2), np.float32)
         self.color_ids = np.zeros(0, np.int64)
         self.names: tuple[str, ...] = ()
+        self.grey_from: int | None = None
+        self._brushed = False          # a brush / lasso shape may be drawn in the browser
         self._apply_mode(selector)
 
     @property
@@ -81,10 +106,12 @@ class EmbeddingView(StaticPNG, W.VBox):
         self.figure.title = str(value)
 
     # ---------------------------------------------------------------------- data
-    def set_points(self, xy, color_ids, names: Sequence[str] | None = None, *, title: str | None = None) -> None:
-        """Show ``xy [n, 2]`` coloured by ``color_ids [n]`` (ints ≥ 0; ``names[i]`` labels id i).
+    def set_points(self, xy, color_ids, names: Sequence[str] | None = None, *, title: str | None = None,
+                   grey_from: int | None = None) -> None:
+        """Show ``xy [n, 2]`` coloured by ``color_ids [n]`` (ints ≥ 0; ``names[i]`` labels id i;
+        ids ≥ ``grey_from`` are drawn grey: the "other" group).
 
-        Clears the selection. Coordinates travel as binary float32.
+        Clears the selection and the brush. Coordinates travel as binary float32.
         """
         xy = np.asarray(xy, dtype=np.float32)
         if xy.ndim != 2 or xy.shape[1] != 2:
@@ -101,21 +128,45 @@ class EmbeddingView(StaticPNG, W.VBox):
                     pad = 0.05 * (hi - lo) or 1.0          # keep edge points (and a 1-point set) inside
                     with scale.hold_sync():
                         scale.min, scale.max = lo - pad, hi + pad
+                    axis = self.x_axis if scale is self.sx else self.y_axis
+                    axis.tick_values = np.asarray(nice_ticks(lo - pad, hi + pad), dtype=np.float64)
                 self.scatter.x = xy[:, 0]
                 self.scatter.y = xy[:, 1]
-                self._set_colors(color_ids, names)
+                self._set_colors(color_ids, names, grey_from)
             finally:
                 self._muted = False
+        self.clear_brush()
         self.selected = None
         if title is not None and title != self.figure.title:
             self.figure.title = title
 
-    def set_colors(self, color_ids, names: Sequence[str] | None = None) -> None:
-        """Recolour the points: ``color_ids [n]`` ints, ``names`` one label per id."""
-        with self.scatter.hold_sync():
-            self._set_colors(color_ids, names)
+    def clear_brush(self) -> None:
+        """Remove the brush rectangle / lasso shape from the plot (nothing is published).
+        A no-op (no message to the browser) when nothing was brushed since the last clear."""
+        if not self._brushed:
+            return
+        self._muted = True
+        try:
+            for sel in (self.brush, self.lasso):
+                sel.reset()
+            self.brush.selected_x = None
+            self.brush.selected_y = None
+            self.scatter.selected = None
+            self._brushed = False
+        finally:
+            self._muted = False
 
-    def _set_colors(self, color_ids, names) -> None:
+    def set_colors(self, color_ids, names: Sequence[str] | None = None, *, grey_from: int | None = None) -> None:
+        """Recolour the points: ``color_ids [n]`` ints, ``names`` one label per id (ids ≥ ``grey_from`` grey)."""
+        with self.scatter.hold_sync():
+            self._set_colors(color_ids, names, grey_from)
+
+    def _color_of(self, i: int) -> str:
+        if self.grey_from is not None and i >= self.grey_from:
+            return OTHER_GREY
+        return CLUSTER_COLORS[i % len(CLUSTER_COLORS)]
+
+    def _set_colors(self, color_ids, names, grey_from=None) -> None:
         c = np.asarray(color_ids)
         if c.shape != (len(self.xy),):
             raise ValueError(f"color_ids must be [n] = [{len(self.xy)}] (one per point), got shape {c.shape}")
@@ -125,19 +176,25 @@ class EmbeddingView(StaticPNG, W.VBox):
         if names is not None and len(names) < k:
             raise ValueError(f"names has {len(names)} entries but color_ids go up to {k - 1}")
         self.color_ids = c.astype(np.int64)
+        self.grey_from = None if grey_from is None else int(grey_from)
         self.names = tuple(str(n) for n in names) if names is not None else tuple(str(i) for i in range(k))
         # ids beyond the palette wrap around: colours repeat but every point stays drawn
-        self.scatter.color = (self.color_ids % len(CLUSTER_COLORS)).astype(np.int32)
+        col = (self.color_ids % len(CLUSTER_COLORS)).astype(np.int32)
+        if self.grey_from is not None:
+            col[self.color_ids >= self.grey_from] = len(CLUSTER_COLORS)
+        self.scatter.color = col
         counts = np.bincount(self.color_ids, minlength=k)
         shown = [i for i in range(k) if counts[i]]
         rest = shown[LEGEND_MAX:]                # many small outlier clusters: summarise them
-        items = [f"<span style='display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;"
-                 f"background:{CLUSTER_COLORS[i % len(CLUSTER_COLORS)]}'></span>{text(self.names[i])} ({counts[i]})"
-                 for i in shown[:LEGEND_MAX]]
+        # one nowrap unit per entry: a swatch never wraps away from its label
+        items = [f"<span style='white-space:nowrap;margin-right:8px'><span style='display:inline-block;width:10px;"
+                 f"height:10px;margin-right:3px;background:{self._color_of(i)}'></span>"
+                 f"{text(self.names[i])} ({counts[i]})</span>" for i in shown[:LEGEND_MAX]]
         if rest:
-            items.append(f"<span style='margin-left:8px;color:#666'>+ {len(rest)} small clusters "
-                         f"({int(counts[rest].sum())} points)</span>")
-        self.legend.value = "<div style='font-size:11px;line-height:1.6'>" + " ".join(items) + "</div>"
+            items.append(f"<span style='white-space:nowrap;color:var(--jp-ui-font-color2, #616161)'>+ {len(rest)} "
+                         f"small clusters ({int(counts[rest].sum())} points)</span>")
+        self.legend.value = ("<div style='font-size:11px;line-height:1.6;color:var(--jp-ui-font-color1, #222)'>"
+                             + " ".join(items) + "</div>")
 
     def highlight(self, positions) -> None:
         """Mark ``positions [k]`` as selected in the plot without publishing ``selected``."""
@@ -156,6 +213,8 @@ class EmbeddingView(StaticPNG, W.VBox):
         self._apply_mode(change["new"])
 
     def _on_brushing(self, change) -> None:
+        if change["new"]:
+            self._brushed = True
         if change["old"] and not change["new"]:        # drag ended: publish once
             self._publish(self.scatter.selected)
 
@@ -165,6 +224,7 @@ class EmbeddingView(StaticPNG, W.VBox):
         self._publish(change["new"])
 
     def _publish(self, sel) -> None:
+        self._brushed = True
         if sel is None or len(sel) == 0:
             self.selected = None
             return
@@ -176,7 +236,7 @@ class EmbeddingView(StaticPNG, W.VBox):
     # ------------------------------------------------------------------ static render
     def render(self, ax) -> None:
         """Draw the scatter on a matplotlib ``ax`` (selected points outlined)."""
-        cols = np.array(CLUSTER_COLORS)[self.color_ids % len(CLUSTER_COLORS)] if len(self.xy) else []
+        cols = np.array([self._color_of(int(i)) for i in self.color_ids]) if len(self.xy) else []
         sel = self.scatter.selected
         alpha = 0.85
         if sel is not None and len(sel):
@@ -189,7 +249,7 @@ class EmbeddingView(StaticPNG, W.VBox):
         from matplotlib.patches import Patch
         present = np.unique(self.color_ids)
         if len(present) <= 12:
-            ax.legend(handles=[Patch(color=CLUSTER_COLORS[i % len(CLUSTER_COLORS)], label=self.names[i])
+            ax.legend(handles=[Patch(color=self._color_of(int(i)), label=self.names[i])
                                for i in present], fontsize=7, loc="best")
         ax.set_title(self.figure.title, fontsize=10)
         ax.set_xlabel("dim 1")

@@ -67,13 +67,16 @@ class SpectrumView(StaticPNG, W.VBox):
             marks=[self.context_lines, self.highlight_line], title=title,
             axes=[bq.Axis(scale=self.sx, label=x_label), bq.Axis(scale=self.sy, orientation="vertical",
                                                                label=y_label, tick_format=".1f", num_ticks=6)],
-            fig_margin={"top": 40, "bottom": 40, "left": 55, "right": 10},
-            layout=W.Layout(width=width, height=height), animation_duration=0)
+            fig_margin={"top": 40, "bottom": 44, "left": 58, "right": 26},   # room for the last tick label
+            layout=W.Layout(width="100%", min_width=width, height=height, margin="0"), animation_duration=0,
+            display_toolbar=False)
         self.figure.add_class("slt-spectrum-figure")
         # an HTML legend: bqplot's in-plot legend overflows the figure with long labels
         self.legend = W.HTML(layout=W.Layout(margin="0 0 0 50px"))
         self.legend.add_class("slt-spectrum-legend")
         self.children = [self.figure, self.legend]
+        self.layout.flex = f"1 1 {width}"          # grows into the row's free width, never below `width`
+        self.layout.min_width = "0"
         self.names: tuple[str, ...] = ()
         self.curves: dict[str, np.ndarray] = {}
         self.aucs: dict[str, float] = {}

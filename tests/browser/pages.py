@@ -8,22 +8,13 @@ from pathlib import Path
 EXPLORER = ".slt-explorer"
 HEADING = ".slt-explorer-templates .slt-tp-heading"
 
-# a point on cluster `color` in the dendrogram: the middle of a link (the U's horizontal bar), or
-# for a one-sample cluster (no link of its own) the centre of its leaf label
-_CLUSTER_POINT_JS = """(id) => {
+# the box of drawn cluster `id` in the dendrogram (its whole subtree is the click target)
+_CLUSTER_BOX_JS = """(id) => {
   const root = document.querySelector('.slt-explorer-tree');
-  if (!root) return null;
-  const link = root.querySelector(`path.slt-ct-link[data-cluster="${id}"]`);
-  if (link) {
-    const p = link.getPointAtLength(link.getTotalLength() / 2);
-    const q = new DOMPoint(p.x, p.y).matrixTransform(link.getScreenCTM());
-    return [q.x, q.y];
-  }
-  const leaf = [...root.querySelectorAll(`text.slt-ct-leaf[data-cluster="${id}"]`)]
-    .find(t => t.getAttribute('display') !== 'none');
-  if (!leaf) return null;
-  const r = leaf.getBoundingClientRect();
-  return [r.x + r.width / 2, r.y + r.height / 2];
+  const box = root && root.querySelector(`rect.slt-ct-cluster[data-cluster="${id}"]`);
+  if (!box) return null;
+  const r = box.getBoundingClientRect();
+  return [r.x, r.y, r.width, r.height];
 }"""
 
 
@@ -63,12 +54,18 @@ def pick_class(page, name: str) -> None:
     page.locator(".slt-class-picker select").first.select_option(label=name)
 
 
-def click_tree_cluster(page, cluster: int, timeout: float = 60.0) -> None:
-    """Mouse-click cluster ``cluster`` in the dendrogram: one of its links, or its leaf label when
-    the cluster is a single sample (colours repeat past the palette, ids don't)."""
-    handle = page.wait_for_function(_CLUSTER_POINT_JS, arg=int(cluster), timeout=timeout * 1000)
-    x, y = handle.json_value()
-    page.mouse.click(x, y)
+def cluster_box(page, cluster: int, timeout: float = 60.0) -> tuple[float, float, float, float]:
+    """``(x, y, width, height)`` on the page of drawn cluster ``cluster``'s click target."""
+    handle = page.wait_for_function(_CLUSTER_BOX_JS, arg=int(cluster), timeout=timeout * 1000)
+    return tuple(handle.json_value())
+
+
+def click_tree_cluster(page, cluster: int, where: str = "centre", timeout: float = 60.0) -> None:
+    """Mouse-click drawn cluster ``cluster`` in the dendrogram: the middle of its box, or
+    ``where="root"``: 2 px inside its top edge, just above its root and right under the cut —
+    where a click used to catch the cut handle."""
+    x, y, w, h = cluster_box(page, cluster, timeout)
+    page.mouse.click(x + w / 2, y + 2 if where == "root" else y + h / 2)
 
 
 def wait_heading(page, pattern: str, timeout: float = 90.0) -> str:

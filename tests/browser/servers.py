@@ -185,12 +185,14 @@ def start_lab(root: Path, tmp: Path, theme: str | None = None, app: str = "jupyt
     return Server(proc, f"http://127.0.0.1:{port}", token, tmp / "runtime", "lab", log_path)
 
 
-def start_voila(notebook: Path, tmp: Path) -> Server:
-    """Start Voilà on one notebook; it runs the cells itself when the page opens."""
+def start_voila(notebook: Path, tmp: Path, extra_args: list[str] | None = None) -> Server:
+    """Start Voilà on one notebook; it runs the cells itself when the page opens (``extra_args``:
+    more command-line options, e.g. kernel culling)."""
     env = _isolated_env(tmp)
     port, token = free_port(), secrets.token_hex(16)
     cmd = [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-           "--Voila.ip=127.0.0.1", f"--Voila.token={token}", f"--Voila.connection_dir_root={tmp / 'runtime'}"]
+           "--Voila.ip=127.0.0.1", f"--Voila.token={token}", f"--Voila.connection_dir_root={tmp / 'runtime'}",
+           *(extra_args or [])]
     log_path = tmp / "voila.log"
     proc = subprocess.Popen(cmd, cwd=notebook.parent, env=env, stdout=open(log_path, "w"),
                             stderr=subprocess.STDOUT)
