@@ -100,6 +100,11 @@ def _compose_box(box, dpi: int) -> bytes | None:
         return None
     if len(parts) == 1:
         return parts[0]
+    flow = str(getattr(getattr(box, "layout", None), "flex_flow", None) or "")
+    if "wrap" in flow and not flow.startswith("column"):
+        # a wrapping row (the Explorer's views) is drawn two views a row, as a wide screen shows it
+        rows = [parts[i:i + 2] for i in range(0, len(parts), 2)]
+        return compose_pngs([r[0] if len(r) == 1 else compose_pngs(r, "horizontal") for r in rows], "vertical")
     return compose_pngs(parts, "horizontal" if isinstance(box, W.HBox) else "vertical")
 
 
