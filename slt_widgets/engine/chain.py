@@ -7,6 +7,7 @@ nonlinearity. Hidden layer ``k`` (the paper's HLk) is the output of ``φ_k``.
 """
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from .errors import UnsupportedModelError
+from .hooks import forward_hooks, overridden_forwards, reading_key, refresh_weights
 
 __all__ = ["Chain", "AffineBlock", "to_chain", "chain_from_modules", "eval_mode", "PIECEWISE_LINEAR", "SMOOTH"]
 
@@ -120,16 +122,45 @@ def _compose(block: AffineBlock | None, w, b, name) -> AffineBlock:
     return AffineBlock(W, B, block.modules + (name,))
 
 
+_BROKEN: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+
+
+def mark_broken(model: nn.Module, reason: str | None) -> None:
+    """Remember that ``model``'s chain reading failed verification against ``model(x)``: until its
+    structure, tensors or hooks change, :func:`to_chain` refuses it and the general path takes it.
+    reason None forgets the mark."""
+    if reason is None:
+        _BROKEN.pop(model, None)
+    else:
+        _BROKEN[model] = (reading_key(model), reason)
+
+
 def to_chain(model: nn.Module) -> Chain:
     """Read ``model`` as a :class:`Chain`; raises :class:`UnsupportedModelError` naming the module.
 
-    ``nn.Sequential`` models are read directly; other modules through ``torch.fx``
-    (:func:`slt_widgets.engine.fx_chain.fx_to_chain`).
+    ``nn.Sequential`` models are read directly; other modules, and Sequentials holding a class that
+    overrides ``forward``, through ``torch.fx`` (:func:`slt_widgets.engine.fx_chain.fx_to_chain`).
+    A model with forward hooks or pre-hooks (its own or global ones) is no chain: its hooks change
+    what it computes, and only the general path runs them.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    broken = _BROKEN.get(model)
+    if broken is not None:
+        if broken[0] == reading_key(model):
+            raise UnsupportedModelError(f"{broken[1]} (found when verifying an earlier result)")
+        del _BROKEN[model]
+    hooks = forward_hooks(model)
+    if hooks:
+        raise UnsupportedModelError(
+            f"{hooks[0]}{f' (and {len(hooks) - 1} more)' if len(hooks) > 1 else ''} changes what the model "
+            "computes, and the chain engine reads modules, not hooks. slt(..., method='general') runs the model "
+            "with its hooks (torch.func Jacobians); the default method='auto' takes it by itself.")
+    with eval_mode(model):
+        refresh_weights(model)         # pruning masks, old-style spectral/weight norm: the weight forward uses
     mods = flatten_sequential(model)
-    if len(mods) == 1 and mods[0][1] is model and not isinstance(model, AFFINE + PIECEWISE_LINEAR + SMOOTH):
+    custom = len(mods) == 1 and mods[0][1] is model and not isinstance(model, AFFINE + PIECEWISE_LINEAR + SMOOTH)
+    if custom or overridden_forwards(model, AFFINE + PIECEWISE_LINEAR + SMOOTH):
         from .fx_chain import fx_to_chain   # custom forward: read the traced graph
         return fx_to_chain(model)
     return chain_from_modules(mods)

@@ -35,7 +35,8 @@ from torch.utils._pytree import tree_flatten
 
 from .chain import PIECEWISE_LINEAR, SMOOTH, eval_mode
 from .errors import SLTInputError, UnsupportedModelError
-from .fx_chain import activation_of, refuse_recurrent, structure_key, trace_model, user_line
+from .fx_chain import Traced, activation_of, refuse_recurrent, structure_key, trace_model, user_line
+from .hooks import backward_hooks, hookable, hooks_key, hooks_outside_leaves, recorder
 
 __all__ = ["slt_general", "activations_general", "describe_general", "read_general", "GeneralModel",
            "inspect_ops", "OpReport"]
@@ -185,7 +186,11 @@ class GeneralModel:
             g = fx.Graph()
             env = {}
             out = g.graph_copy(self.gm.graph, env)
-            g.output(tuple(env[n] for n in self.act_nodes) + (out,))
+            kept = []
+            for n in self.act_nodes:         # a copy at the activation: a later in-place op cannot change it
+                with g.inserting_after(env[n]):
+                    kept.append(g.call_function(torch.clone, (env[n],)))
+            g.output(tuple(kept) + (out,))
             self._subs["all"] = fx.GraphModule(self.gm, g)
         return self._subs["all"]
 
@@ -203,11 +208,18 @@ def read_general(model: nn.Module) -> GeneralModel:
             raise UnsupportedModelError(
                 f"module {name!r} ({type(m).__name__}) has track_running_stats=False: its eval output depends "
                 "on the batch, so no per-sample linear map exists. Build it with track_running_stats=True.")
-    key = structure_key(model)
+    back = backward_hooks(model)
+    if back:
+        raise UnsupportedModelError(
+            f"{back[0]} changes the gradients autograd returns, so the general path's torch.func Jacobians would "
+            "not be the model's. Remove the hook (handle.remove()) for the SLTs, or use a model without it.")
+    key = (structure_key(model), hooks_key(model))
     hit = _READS.get(model)
     if hit is not None and hit[0] == key:
         return hit[1]
-    traced = trace_model(model)
+    skipped = hooks_outside_leaves(model)
+    # a trace runs the graph, not the modules it traced through: their hooks would be skipped
+    traced = Traced(None, f"not traced: {skipped[0]} would be skipped by a trace") if skipped else trace_model(model)
     if traced.gm is not None:
         acts = [n for n in traced.gm.graph.nodes if n.op.startswith("call") and activation_of(n, traced.gm) is not None]
         g = GeneralModel(model, traced.gm, None, act_nodes=acts)
@@ -221,7 +233,7 @@ def read_general(model: nn.Module) -> GeneralModel:
 def _hook_calls(g: GeneralModel, run: Callable, z) -> list[str]:
     """Qualified names of the activation modules in the order one forward calls them."""
     calls: list[str] = []
-    hooks = [m.register_forward_hook(lambda mod, i, o, name=name: calls.append(name))
+    hooks = [hookable(m).register_forward_hook(recorder(lambda mod, i, o, name=name: calls.append(name)))
              for name, m in g.act_modules.items()]
     try:
         with torch.no_grad():
@@ -296,7 +308,7 @@ def _hooked_layer(g: GeneralModel, run: Callable, k: int) -> Callable:
             if seen[0] == k:
                 got.append(out)
                 raise _Stop
-        hooks = [m.register_forward_hook(hook) for m in g.act_modules.values()]
+        hooks = [hookable(m).register_forward_hook(recorder(hook)) for m in g.act_modules.values()]
         try:
             run(*z)
         except _Stop:
@@ -488,7 +500,7 @@ def activations_general(model: nn.Module, x, *, chunk: int = 4096, dtype=None, d
                 hidden, out = list(outs[:-1]), outs[-1]
             else:
                 hidden = []
-                hooks = [m.register_forward_hook(lambda mod, i, o: hidden.append(o))
+                hooks = [hookable(m).register_forward_hook(recorder(lambda mod, i, o: hidden.append(o.clone())))  # in-place
                          for m in g.act_modules.values()]
                 try:
                     out = _runner(model, dtype, device)(*z)

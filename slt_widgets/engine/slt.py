@@ -19,22 +19,27 @@ Two chain products, both chunked over samples with preallocated outputs:
 """
 from __future__ import annotations
 
+import math
 import mmap
 from dataclasses import dataclass
 from typing import Sequence
+
+import warnings
 
 import numpy as np
 import torch
 from torch import nn
 
-from .chain import PIECEWISE_LINEAR, Chain, eval_mode, to_chain
-from .errors import SLTInputError
+from .chain import PIECEWISE_LINEAR, Chain, eval_mode, mark_broken, to_chain
+from .errors import SLTFallbackWarning, SLTInputError, UnsupportedModelError
+from .hooks import forward_hooks, hookable, recorder
 
 __all__ = ["LinearMap", "slt", "slt_layers", "activations", "forward_record", "resolve_layer",
            "resolve_nodes", "as_input", "DEFAULT_CHUNK", "resolve_device", "check_dtype", "check_chunk"]
 
 DEFAULT_CHUNK = 256
 RECORD_BLOCK = 2048      # samples per forward-record pass
+VERIFY_EVERY = 16        # the maps of every 16th sample of each chunk are checked against model(x)
 
 
 @dataclass
@@ -210,7 +215,7 @@ def _slope(act: nn.Module, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return ((z > act.min_val) & (z < act.max_val)).to(z.dtype)
     with torch.enable_grad():
         zz = z.detach().requires_grad_(True)
-        out = act(zz)
+        out = act.forward(zz)          # forward, not __call__: the recording hooks must not fire again
         (g,) = torch.autograd.grad(out, zz, torch.ones_like(out))
     return g.detach()
 
@@ -245,9 +250,19 @@ class Record:
         return Record(cut(self.slopes), cut(self.offsets), cut(self.hidden), self.output[a:b], cut(self.biases))
 
 
+def _record_act(m: nn.Module, z: torch.Tensor, h: torch.Tensor, rec: Record) -> None:
+    s = _slope(m, z, h)
+    exact_zero = isinstance(m, nn.ReLU) or (isinstance(m, ZERO_OFFSET) and h.dtype in _FULL)
+    rec.slopes.append(s)
+    rec.offsets.append(None if exact_zero else h - s * z)
+    rec.hidden.append(h)
+
+
 def forward_record(chain: Chain, x: torch.Tensor) -> Record:
-    """Run the real modules on ``x [n, d_in]`` (eval mode, no grad) and record slopes and offsets."""
-    slopes, offsets, hidden = [], [], []
+    """Run the chain's modules one by one on ``x [n, d_in]`` (no grad) and record slopes and
+    offsets. The model's own ``forward`` (and its hooks) are not called: :func:`model_record`
+    runs the real model; this reads a traced chain's equivalent modules."""
+    rec = Record([], [], [], None)
     k = 0
     h = x
     with torch.no_grad():
@@ -256,16 +271,67 @@ def forward_record(chain: Chain, x: torch.Tensor) -> Record:
                 continue
             if k < chain.n_hidden and m is chain.acts[k][1] and name == chain.acts[k][0]:
                 z = h
-                h = m(z)
-                s = _slope(m, z, h)
-                slopes.append(s)
-                exact_zero = isinstance(m, nn.ReLU) or (isinstance(m, ZERO_OFFSET) and h.dtype in _FULL)
-                offsets.append(None if exact_zero else h - s * z)
-                hidden.append(h)
+                h = m(z.clone() if getattr(m, "inplace", False) else z)
+                _record_act(m, z, h, rec)
                 k += 1
             else:
                 h = m(h)
-    return Record(slopes, offsets, hidden, h)
+    rec.output = h
+    return rec
+
+
+class ChainMismatchError(SLTInputError):
+    """The chain reading of a model does not reproduce the model's real output (the message names
+    the first module whose output differs, and the hooks found on it)."""
+
+
+def model_record(model: nn.Module, chain: Chain, x: torch.Tensor) -> Record:
+    """Run the real ``model(x)`` on ``x [n, d_in]`` (no grad) and record each activation's input,
+    slope, offset and output from temporary hooks on the chain's activation modules.
+
+    The output is what ``model(x)`` returns, whatever its ``forward`` does. In-place activations
+    run on a copy of their input (a pre-hook hands them one), so an activation stored for layer k
+    is never overwritten by an in-place module after it. A traced chain (custom ``forward``) has
+    stand-in activation modules that the model never calls: its slopes come from
+    :func:`forward_record` and only the output from the real model.
+    """
+    if chain.traced:
+        rec = forward_record(chain, x)
+        with torch.no_grad():
+            rec.output = model(x)
+        return rec
+    rec = Record([], [], [], None)
+    inputs: list = []
+
+    def pre(mod, args):
+        z = args[0]
+        inputs.append(z)
+        if getattr(mod, "inplace", False):
+            return (z.clone(),) + tuple(args[1:])
+        return None
+
+    def post(mod, args, out):
+        _record_act(mod, inputs[len(rec.slopes)], out, rec)
+
+    handles = []
+    try:
+        for m in dict.fromkeys(m for _, m in chain.acts):      # a shared activation gets one pair of hooks
+            handles.append(hookable(m).register_forward_pre_hook(recorder(pre)))
+            handles.append(m.register_forward_hook(recorder(post)))
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if len(rec.slopes) != chain.n_hidden:
+        raise ChainMismatchError(
+            f"the model called its activation modules {len(rec.slopes)} times, but its chain reading has "
+            f"{chain.n_hidden} hidden layers: its forward does not run the modules in the order they are listed")
+    if not isinstance(out, torch.Tensor) or out.shape[:1] != x.shape[:1]:
+        raise ChainMismatchError(f"the model returned {type(out).__name__} "
+                                 f"{tuple(getattr(out, 'shape', ()))} for input [{x.shape[0]}, {x.shape[1]}]")
+    rec.output = out.reshape(out.shape[0], -1)
+    return rec
 
 
 # --------------------------------------------------------------------------- chain products
@@ -279,12 +345,113 @@ class _Prepared:
         self.exact = self.chain.exact
         self.dtype = dtype
         self.device = device
+        run = _param_dtype(model, dtype)
+        eps = max(torch.finfo(dtype).eps, torch.finfo(run).eps if run.is_floating_point else 0.0)
+        # rounding of the chain products and of the model's own forward both grow like √(terms summed)
+        self.tol = 32 * eps * math.sqrt(max(1, (self.chain.d_in or 1) + sum(self.chain.widths)))
+        self.checked_chunks = 0                # chunks whose maps were checked against model(x) …
+        self.checked_samples = 0               # … and the samples checked in them
+
+    # ---------------------------------------------------------------- verification
+    def real(self, rec: Record, target: int) -> torch.Tensor:
+        """The model's real values ``[n, d]`` of layer ``target`` (1..L+1) from the record."""
+        L = self.chain.n_hidden
+        return rec.output if target == L + 1 else rec.hidden[target - 1]
+
+    def check(self, recon: torch.Tensor, real: torch.Tensor, scale: torch.Tensor, rec: Record, x: torch.Tensor,
+              target: int) -> None:
+        """Raise :class:`ChainMismatchError` unless ``|recon − real| ≤ tol · max(scale)`` (all
+        ``[m, r]`` or ``[m]``): the reconstruction ``W(x)·x + b(x)`` against the model's real values."""
+        err = float((recon - real).abs().max())
+        bound = self.tol * float(scale.max()) + torch.finfo(self.dtype).tiny
+        if not err <= bound:                   # NaN fails too
+            raise ChainMismatchError(self.diagnose(rec, x, target, err / max(float(scale.max()), 1e-300)))
+        self.checked_chunks += 1
+        self.checked_samples += recon.shape[0]
+
+    def _picks(self, n: int) -> slice:
+        """Every ``VERIFY_EVERY``-th sample of a chunk of ``n``, starting one further each chunk (so a
+        stream checks every position in turn): reading the maps once more costs as much as a tenth
+        of the chain's multiplies (memory-bound), a sixteenth of it is within the ≤ 3 % budget."""
+        self._turn = (getattr(self, "_turn", -1) + 1) % VERIFY_EVERY
+        return slice(self._turn % n if n < VERIFY_EVERY else self._turn, None, VERIFY_EVERY)
+
+    def check_rows(self, w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, rec: Record, target: int, rows_t) -> None:
+        """Check maps ``w [n, r, d_in]``, ``b [n, r]`` of layer ``target`` (rows ``rows_t``) on ``x [n, d_in]``."""
+        p = self._picks(x.shape[0])
+        real = self.real(rec, target)[p]
+        real = real if rows_t is None else real[:, rows_t]
+        b = b[p]
+        recon = torch.baddbmm(b.unsqueeze(2), w[p], x[p].unsqueeze(2)).squeeze(2)
+        self.check(recon, real, real.abs() + b.abs(), rec, x, target)
+
+    def check_transposed(self, jt: torch.Tensor, b: torch.Tensor, x: torch.Tensor, rec: Record, target: int) -> None:
+        """Check maps in the forward chain's layout ``Jᵀ [n, d_in, d]`` with biases ``b [n, d]``."""
+        p = self._picks(x.shape[0])
+        real, b = self.real(rec, target)[p], b[p]
+        recon = torch.baddbmm(b.unsqueeze(1), x[p].unsqueeze(1), jt[p]).squeeze(1)
+        self.check(recon, real, real.abs() + b.abs(), rec, x, target)
+
+    def check_major(self, j: torch.Tensor, major: str, x: torch.Tensor, rec: Record, target: int) -> None:
+        """Check node-major ``J [M, n, F]`` or input-major ``J [F, n, M]`` maps along a fixed random
+        direction ``u [M]`` of the layer: ``uᵀ(J(x)·x) = uᵀ(h − b)``."""
+        p = self._picks(x.shape[0])
+        real, b = self.real(rec, target)[p], rec.biases[target - 1][p]
+        u = self._direction(real.shape[1])
+        j, xp = j[:, p], x[p]
+        n = xp.shape[0]
+        if major == "node":                    # [M, m·F] → uᵀJ [m, F] → · x
+            proj = torch.mv(j.reshape(j.shape[0], -1).t(), u).view(n, -1).mul_(xp).sum(1)
+        else:                                  # [F·m, M] → J u [F, m] → · xᵀ
+            proj = torch.mv(j.reshape(-1, j.shape[2]), u).view(j.shape[0], n).mul_(xp.t()).sum(0)
+        self.check(proj, (real - b) @ u, (real.abs() + b.abs()) @ u.abs(), rec, x, target)
+
+    def _direction(self, width: int) -> torch.Tensor:
+        cache = self.__dict__.setdefault("_directions", {})
+        if width not in cache:
+            g = torch.Generator().manual_seed(width)
+            cache[width] = (torch.rand(width, generator=g, dtype=torch.float64) + 0.5).to(self.device, self.dtype)
+        return cache[width]
+
+    def diagnose(self, rec: Record, x: torch.Tensor, target: int, rel: float) -> str:
+        """Which module breaks the chain: replay the chain's affine maps on the recorded slopes and
+        compare every hidden layer with the model's real one."""
+        L = self.chain.n_hidden
+        what = "the output" if target == L + 1 else f"hidden layer {target}"
+        head = (f"the chain reading of {type(self.model).__name__} does not reproduce {what} of the model "
+                f"(max error {rel:.1e} × the layer's scale, tolerance {self.tol:.1e})")
+        h = x
+        for k, (w, bias) in enumerate(self.weights):
+            pre = h if w is None else h @ w.t()
+            if bias is not None:
+                pre = pre + bias
+            if k == L:
+                got, blk = pre, self.chain.blocks[k]
+                name = " + ".join(blk.modules) or "the last activation"
+                real = rec.output
+            else:
+                o = rec.offsets[k]
+                got = rec.slopes[k] * pre + (0 if o is None else o)
+                name = self.chain.acts[k][0]
+                blk = self.chain.blocks[k]
+                name = f"{' + '.join(blk.modules) or 'identity'} → {name} ({type(self.chain.acts[k][1]).__name__})"
+                real = rec.hidden[k]
+            scale = float(real.abs().max()) + 1e-30
+            if float((got - real).abs().max()) > self.tol * scale * 10 or not torch.isfinite(got).all():
+                hooks = forward_hooks(self.model)
+                hooked = f"; hooks on the model: {'; '.join(hooks)}" if hooks else ""
+                return (f"{head}: the first layer that differs is {'the output' if k == L else f'HL{k + 1}'}, "
+                        f"computed by {name}{hooked}. Report the model to the maintainers, or pass "
+                        "method='general' (torch.func runs the model itself).")
+            h = real if k < L else h
+        return (f"{head}: every layer of the chain matches the model, so the chain products themselves are "
+                "wrong. Pass method='general' (torch.func runs the model itself).")
 
     def record(self, x: torch.Tensor, biases: bool = True) -> Record:
         """Forward record of ``x [n, d_in]`` in the compute dtype; ``biases``: also run the bias path
         (the Gram passes need only the slopes)."""
         dev = _model_device(self.model)
-        rec = forward_record(self.chain, x.to(dev).to(_param_dtype(self.model, x.dtype)))
+        rec = model_record(self.model, self.chain, x.to(dev).to(_param_dtype(self.model, x.dtype)))
         cast = lambda t: t if t is None else t.to(device=self.device, dtype=self.dtype)  # noqa: E731
         rec.slopes = [cast(s) for s in rec.slopes]
         rec.offsets = [cast(o) for o in rec.offsets]
@@ -445,8 +612,34 @@ def slt(model: nn.Module, x, layer="output", nodes=None, *, chunk: int = DEFAULT
         from .general import slt_general  # any feed-forward model via torch.func
         return slt_general(model, x, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
     prep, xt = _prepare(model, x, dtype, device)
-    with eval_mode(model):
-        return _slt_prepared(prep, xt, layer, nodes, chunk)
+    try:
+        with eval_mode(model):
+            return _slt_prepared(prep, xt, layer, nodes, chunk)
+    except ChainMismatchError as e:
+        from .general import slt_general
+        return fall_back(model, e, prep.exact, lambda: slt_general(model, x, layer=layer, nodes=nodes, chunk=chunk,
+                                                                   dtype=dtype, device=device))
+
+
+def fall_back(model: nn.Module, err: ChainMismatchError, chain_exact: bool, general):
+    """After a failed verification: the general path's result ``general()`` when it is exact (or the
+    chain never claimed exactness), with a :class:`SLTFallbackWarning`; otherwise re-raise ``err``
+    with the general path's reason. The model is marked so that later calls go to the general path
+    directly (until it changes)."""
+    mark_broken(model, str(err))          # first: general() may dispatch again (slt_layers, streams)
+    try:
+        out = general()
+    except SLTInputError as e2:
+        mark_broken(model, None)
+        raise ChainMismatchError(f"{err} The general path cannot take this model either: {e2}") from e2
+    maps = out.values() if isinstance(out, dict) else [out]
+    exact = all(getattr(m, "exact", True) for m in maps)
+    if chain_exact and not exact:
+        mark_broken(model, None)
+        raise ChainMismatchError(f"{err} The general path reads the model as not piecewise linear, so no exact "
+                                 "map exists; pass method='general' for its Jacobian linearisation.") from err
+    warnings.warn(f"{err} Computed on the general path (torch.func) instead.", SLTFallbackWarning, stacklevel=3)
+    return out
 
 
 def _is_chain(model) -> bool:
@@ -469,8 +662,10 @@ def _slt_prepared(prep: _Prepared, xt: torch.Tensor, layer, nodes, chunk: int, s
     out_w, out_b = _output_buffers(prep, storage, "slt", n * r * d_in, n * r)
     out_w, out_b = out_w.view(n, r, d_in), out_b.view(n, r)
     chunk = max(1, int(chunk))
+    rows_t = None if rows is None else torch.as_tensor(rows, device=prep.device)
     for s, e, rec in prep.records(xt, chunk):
         _backward_chunk(prep, rec, target, rows, out_w[s:e], out_b[s:e])
+        prep.check_rows(out_w[s:e], out_b[s:e], xt[s:e], rec, target, rows_t)   # W(x)·x + b(x) = model's
     lay = "output" if target == prep.chain.n_hidden + 1 else target
     return LinearMap(out_w, out_b, prep.exact, lay, rows)
 
@@ -494,7 +689,11 @@ def slt_layers(model: nn.Module, x, layers: Sequence | None = None, *, chunk: in
         return {lay.layer: lay for lay in (slt_general(model, x, l, chunk=chunk, dtype=dtype, device=device)
                                            for l in wanted)}
     prep, xt = _prepare(model, x, dtype, device)
-    return _slt_layers_prepared(prep, xt, layers, chunk)
+    try:
+        return _slt_layers_prepared(prep, xt, layers, chunk)
+    except ChainMismatchError as e:
+        return fall_back(model, e, prep.exact, lambda: slt_layers(model, x, layers, chunk=chunk, dtype=dtype,
+                                                                  device=device))
 
 
 def _slt_layers_prepared(prep: _Prepared, xt: torch.Tensor, layers, chunk: int, storage: dict | None = None) -> dict:
@@ -545,8 +744,9 @@ def _forward_chunk(prep: _Prepared, rec: Record, x: torch.Tensor, targets, outs)
     """Forward chain for one chunk; writes ``Jᵀ [n, d_in, d_k]`` and the biases (from the
     record's bias path) into ``outs`` ``{k: (weight, bias)}``."""
     _forward_chunk_major(prep, rec, x, targets, "sample", {k: o[0] for k, o in outs.items()})
-    for k, (_, ob) in outs.items():
+    for k, (ow, ob) in outs.items():
         ob.copy_(rec.biases[k - 1])
+        prep.check_transposed(ow, ob, x, rec, k)                  # W(x)·x + b(x) = the model's values
 
 
 def _forward_chunk_major(prep: _Prepared, rec: Record, x: torch.Tensor, targets, major: str,
@@ -624,10 +824,21 @@ def activations(model: nn.Module, x, *, chunk: int = 4096, dtype=None, device=No
         from .general import activations_general
         return activations_general(model, x, chunk=chunk, dtype=dtype, device=device)
     prep, xt = _prepare(model, x, dtype, device)
+    try:
+        return _activations_prepared(prep, xt, chunk)
+    except ChainMismatchError as e:
+        from .general import activations_general
+        return fall_back(model, e, False, lambda: activations_general(model, x, chunk=chunk, dtype=dtype,
+                                                                      device=device))
+
+
+def _activations_prepared(prep: _Prepared, xt: torch.Tensor, chunk: int) -> dict:
+    model = prep.model
     parts = []
     with eval_mode(model):
         for s in range(0, xt.shape[0], chunk):
-            rec = forward_record(prep.chain, xt[s:s + chunk].to(_model_device(model)))
+            xb = xt[s:s + chunk].to(_model_device(model))
+            rec = model_record(model, prep.chain, xb.to(_param_dtype(model, xb.dtype)))   # the real model's values
             parts.append(rec.hidden + [rec.output])
     L = prep.chain.n_hidden
     cat = [torch.cat([p[i] for p in parts]) for i in range(L + 1)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .slt import _forward_chunk_major, _is_chain, resolve_layer, slt_layers
+from .slt import ChainMismatchError, _forward_chunk_major, _is_chain, fall_back, resolve_layer, slt_layers
 from .chain import eval_mode
 from .grams import GramSum, gram_operand
 from .streaming import _prepared_batches, iter_inputs
@@ -110,14 +110,23 @@ class NodeSpectra:
 
 def _gram_pass(model, data, layers, per: str, batch_size: int, chunk: int, dtype, device, progress):
     """Accumulate per-node (``per='node'``: ``[M, F, F]``) or per-input (``[F, M, M]``) Grams."""
-    grams, counts, prep = {}, 0, None
     if not _is_chain(model):
         return _gram_pass_general(model, data, layers, per, batch_size, chunk, dtype, device, progress)
+    try:
+        return _gram_pass_chain(model, data, layers, per, batch_size, chunk, dtype, device, progress)
+    except ChainMismatchError as e:
+        return fall_back(model, e, False, lambda: _gram_pass_general(model, data, layers, per, batch_size, chunk,
+                                                                     dtype, device, progress))
+
+
+def _gram_pass_chain(model, data, layers, per, batch_size, chunk, dtype, device, progress):
+    grams, counts, prep = {}, 0, None
     for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, f"{per} spectra"):
         targets = sorted({resolve_layer(prep.chain, l) for l in layers})
         with eval_mode(model):
-            for s, e, rec in prep.records(xb, chunk, biases=False):
+            for s, e, rec in prep.records(xb, chunk):
                 for t, a in _forward_chunk_major(prep, rec, xb[s:e], targets, per).items():   # [M, c, F] / [F, c, M]
+                    prep.check_major(a, per, xb[s:e], rec, t)       # W(x)·x + b(x) = the model's values
                     if t not in grams:
                         grams[t] = GramSum(a.shape[0], a.shape[2])
                     grams[t].add(a)

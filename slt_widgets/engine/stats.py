@@ -27,7 +27,8 @@ import torch
 
 from .chain import eval_mode, to_chain
 from .errors import SLTInputError
-from .slt import _forward_chunk_major, _is_chain, _prepare, activations, resolve_layer, slt_layers
+from .slt import (ChainMismatchError, _forward_chunk_major, _is_chain, _prepare, activations, fall_back, resolve_layer,
+                  slt_layers)
 from .grams import GramSum, gram_operand
 from .spectra import NodeSpectra, auc_score, spectra_from_gram
 from .streaming import parse_bytes
@@ -542,8 +543,10 @@ def partition_grams(prep_or_model, x, blocks, per: str, groups=None, n_groups: i
             gc = g_all[s:s + chunk]
             if (gc < 0).all():
                 continue
-            rec = prep.record(xc, biases=False)
+            rec = prep.record(xc)
             outs = _forward_chunk_major(prep, rec, xc, targets, per)      # [M, c, F] or [F, c, M]
+            for t, j in outs.items():
+                prep.check_major(j, per, xc, rec, t)                      # W(x)·x + b(x) = the model's values
             for (gi, l, bi), acc in accs.items():
                 j = outs[resolve_layer(prep.chain, l)]
                 rows = gc == gi
@@ -587,6 +590,16 @@ def streaming_slt_spectra(model, data, layers=None, *, per: str = "node", groups
     """
     if per not in ("node", "input"):
         raise SLTInputError(f"per must be 'node' or 'input', got {per!r}")
+    args = dict(layers=layers, per=per, groups=groups, n_groups=n_groups, memory_budget=memory_budget,
+                batch_size=batch_size, chunk=chunk, dtype=dtype, device=device, progress=progress)
+    try:
+        return _streaming_slt_spectra(model, data, **args)
+    except ChainMismatchError as e:     # the chain reading failed verification: the general path, from the start
+        return fall_back(model, e, False, lambda: _streaming_slt_spectra(model, data, **args))
+
+
+def _streaming_slt_spectra(model, data, layers, per, groups, n_groups, memory_budget, batch_size, chunk, dtype,
+                           device, progress) -> dict:
     chain = to_chain(model) if _is_chain(model) else None
     if layers is None:
         if chain is None:

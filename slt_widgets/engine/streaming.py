@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .slt import (DEFAULT_CHUNK, LinearMap, _is_chain, _prepare, _slt_layers_prepared, _slt_prepared, as_input,
+from .slt import (DEFAULT_CHUNK, ChainMismatchError, LinearMap, _is_chain, fall_back, _prepare, _slt_layers_prepared, _slt_prepared, as_input,
                   check_chunk, slt, slt_layers)
 from .chain import eval_mode
 
@@ -70,12 +70,17 @@ def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
     """
     start = 0
     storage = {} if reuse_buffers else None
+    general = lambda xb: slt(model, xb, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)  # noqa
+    fell_back = False
     for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, f"SLT {layer}"):
-        if prep is None:  # conv nets, residual blocks: the torch.func path, batch by batch
-            m = slt(model, xb, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
+        if prep is None or fell_back:  # conv nets, residual blocks: the torch.func path, batch by batch
+            m = general(xb)
         else:
-            with eval_mode(model):
-                m = _slt_prepared(prep, xb, layer, nodes, check_chunk(chunk), storage)
+            try:
+                with eval_mode(model):
+                    m = _slt_prepared(prep, xb, layer, nodes, check_chunk(chunk), storage)
+            except ChainMismatchError as e:     # this batch and the rest on the general path
+                m, fell_back = fall_back(model, e, prep.exact, lambda: general(xb)), True
         yield slice(start, start + len(xb)), m
         start += len(xb)
 
@@ -93,11 +98,16 @@ def iter_slt_layers(model, data, layers=None, *, batch_size: int = 256, chunk: i
     """
     start = 0
     storage = {} if reuse_buffers else None
+    general = lambda xb: slt_layers(model, xb, layers, chunk=check_chunk(chunk), dtype=dtype, device=device)  # noqa
+    fell_back = False
     for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, "SLT all layers"):
-        if prep is None:
-            maps = slt_layers(model, xb, layers, chunk=check_chunk(chunk), dtype=dtype, device=device)
+        if prep is None or fell_back:
+            maps = general(xb)
         else:
-            maps = _slt_layers_prepared(prep, xb, layers, check_chunk(chunk), storage)
+            try:
+                maps = _slt_layers_prepared(prep, xb, layers, check_chunk(chunk), storage)
+            except ChainMismatchError as e:     # this batch and the rest on the general path
+                maps, fell_back = fall_back(model, e, prep.exact, lambda: general(xb)), True
         yield slice(start, start + len(xb)), maps
         start += len(xb)
 
