@@ -62,6 +62,8 @@ def as_row_chunked(data, labels=None):
     if any(np.isnan(c) for c in data.chunks[0]):
         raise SLTInputError("partition sizes are unknown; call x.compute_chunk_sizes() or "
                             "ddf.to_dask_array(lengths=True) first")
+    if data.shape[0] == 0:
+        raise SLTInputError("the dask array holds no samples (shape [0, …]); select at least one sample")
     if data.ndim > 2:
         data = data.reshape(data.shape[0], -1)
     x = data.rechunk({1: -1})         # a partition must hold whole samples
@@ -111,6 +113,8 @@ def _compute(obj, client):
 
 
 def _moments_part(model, x, y, layers, K, dtype, device):
+    if len(x) == 0:                 # an empty partition (e.g. of x[mask]) adds nothing to the merge
+        return {}
     with torch.no_grad(), eval_mode(model):
         return partition_moments(model, torch.from_numpy(np.ascontiguousarray(x)), y, layers, K,
                                  dtype=dtype, device=device)
@@ -144,6 +148,8 @@ def dask_activation_stats(model, data, labels=None, layers=None, *, n_classes: i
 
 
 def _grams_part(model, x, blocks, per, g, G, chunk, dtype, device):
+    if len(x) == 0:                 # an empty partition adds nothing to the merge
+        return {}
     with torch.no_grad(), eval_mode(model):
         return partition_grams(model, torch.from_numpy(np.ascontiguousarray(x)), blocks, per,
                                None if g is None else np.asarray(g), G, chunk=chunk, dtype=dtype, device=device)
