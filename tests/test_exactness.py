@@ -280,11 +280,10 @@ def test_a_wrong_chain_falls_back_to_the_general_path_and_the_map_is_the_models(
 def test_a_wrong_chain_without_a_general_path_raises_and_never_says_exact(monkeypatch):
     model, x = mlp(), inputs()
     _wrong_backward(monkeypatch)
-    import slt_widgets.engine.general as general
 
     def unavailable(*a, **k):
         raise UnsupportedModelError("general path switched off for this test")
-    monkeypatch.setattr(general, "slt_general", unavailable)
+    monkeypatch.setattr(slt_module, "slt_general", unavailable)
     with pytest.raises(ChainMismatchError, match="chain products themselves are wrong.*switched off") as e:
         sw.slt(model, x)
     assert isinstance(e.value, SLTInputError)
@@ -301,8 +300,7 @@ def test_a_wrong_weight_names_the_module_that_breaks_the_chain(monkeypatch):
         w, b = self.weights[1]
         self.weights[1] = (w * 1.01, b)          # HL2's block (module '2') read wrong
     monkeypatch.setattr(slt_module._Prepared, "__init__", init)
-    import slt_widgets.engine.general as general
-    monkeypatch.setattr(general, "slt_general", lambda *a, **k: (_ for _ in ()).throw(UnsupportedModelError("off")))
+    monkeypatch.setattr(slt_module, "slt_general", lambda *a, **k: (_ for _ in ()).throw(UnsupportedModelError("off")))
     with pytest.raises(ChainMismatchError, match=r"first layer that differs is HL2, computed by 2 → 3 \(ReLU\)"):
         sw.slt(model, x, layer=2)
 

@@ -4,7 +4,7 @@ Every error the engine raises on purpose is an :class:`SLTInputError` (a ``Value
 ``except SLTInputError`` catches them all; :class:`UnsupportedModelError` is a ``TypeError`` too.
 """
 
-__all__ = ["SLTInputError", "UnsupportedModelError", "SLTFallbackWarning"]
+__all__ = ["SLTInputError", "UnsupportedModelError", "ChainMismatchError", "SLTFallbackWarning"]
 
 
 class SLTInputError(ValueError):
@@ -13,6 +13,11 @@ class SLTInputError(ValueError):
 
 class UnsupportedModelError(SLTInputError, TypeError):
     """The model contains a module or structure the engine cannot linearise."""
+
+
+class ChainMismatchError(SLTInputError):
+    """The chain reading of a model does not reproduce the model's real output (the message names
+    the first module whose output differs, and the hooks found on it)."""
 
 
 class SLTFallbackWarning(UserWarning):

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .chain import AFFINE, PIECEWISE_LINEAR, SMOOTH, Chain, chain_from_modules, eval_mode
+from .chain_record import AFFINE, PIECEWISE_LINEAR, SMOOTH, Chain, chain_from_modules, eval_mode, forward_record
 from .errors import UnsupportedModelError
 from .hooks import structure_key, tensor_key
 
@@ -367,7 +367,6 @@ def _read_chain(model: nn.Module, gm: fx.GraphModule) -> Chain:
         steps.append((str(node.target) if node.op == "call_module" else node.name,
                       _step(node, gm, values, prev, d, dtype)))
     chain = chain_from_modules(steps, traced=True)
-    from .slt import forward_record   # slt imports chain; import here to avoid a cycle
     rec = forward_record(chain, probe)
     tol = 1e-4 if dtype == torch.float32 else 1e-10
     if not torch.allclose(rec.output, ref, rtol=tol, atol=tol * float(ref.abs().max().clamp_min(1))):

@@ -33,8 +33,11 @@ from torch.func import functional_call, jacrev
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from .chain import PIECEWISE_LINEAR, SMOOTH, eval_mode
+from .chain import to_chain
+from .chain_record import PIECEWISE_LINEAR, SMOOTH, eval_mode
 from .errors import SLTInputError, UnsupportedModelError
+from .maps import LinearMap
+from .validate import as_input, check_dtype, resolve_device, resolve_layer, resolve_nodes
 from .fx_chain import Traced, activation_of, refuse_recurrent, structure_key, trace_model, user_line
 from .hooks import backward_hooks, hookable, hooks_key, hooks_outside_leaves, recorder
 
@@ -247,7 +250,6 @@ def _hook_calls(g: GeneralModel, run: Callable, z) -> list[str]:
 # --------------------------------------------------------------------------- inputs
 def _as_inputs(x, dtype, device) -> tuple[torch.Tensor, ...]:
     """One tensor ``[n, *shape]`` or a tuple of them (several inputs), validated and cast."""
-    from .slt import as_input
     xs = tuple(x) if isinstance(x, (tuple, list)) and len(x) and all(
         isinstance(t, (torch.Tensor, np.ndarray)) for t in x) else (x,)
     out = []
@@ -367,7 +369,6 @@ def _row_chunk(c: int, d_in: int, r: int, elt: int) -> int | None:
 
 def _prepare_general(model, x, dtype, device):
     """Read ``model`` and validate ``x``, ``dtype``, ``device``: ``(GeneralModel, inputs, dtype, device)``."""
-    from .slt import check_dtype, resolve_device
     g = read_general(model)
     device = resolve_device(device, model)
     check_dtype(dtype)
@@ -397,7 +398,6 @@ def slt_general(model: nn.Module, x, layer="output", nodes=None, *, chunk: int =
     and bias ``[n, r]`` such that ``weight · x + bias`` equals the layer's (flattened) output;
     ``exact`` is True when every input-dependent operation is linear or piecewise linear.
     """
-    from .slt import LinearMap, resolve_layer, resolve_nodes, _model_device
     g, xs, dtype, device = _prepare_general(model, x, dtype, device)
     n = xs[0].shape[0]
     with eval_mode(model):
@@ -485,7 +485,6 @@ def activations_general(model: nn.Module, x, *, chunk: int = 4096, dtype=None, d
     x ``[n, *shape]`` → ``{1: [n, d_1], …, L: [n, d_L], "output": [n, d_out]}`` (eval mode;
     ``d_k`` = the number of values of layer k, e.g. ``C·H·W`` for a conv layer).
     """
-    from .slt import _model_device
     g, xs, dtype, device = _prepare_general(model, x, dtype, device)
     n = xs[0].shape[0]
     parts: list[list[torch.Tensor]] = []
@@ -563,11 +562,9 @@ def describe_general(model: nn.Module) -> str:
 
 def _hook_count(model: nn.Module, x, dtype=None, device=None) -> int:
     """Number of hidden layers ``L`` of a general-path model (a probe sample for untraceable ones)."""
-    from .slt import _model_device
     g = read_general(model)
     if g.traced:
         return len(g.act_nodes)
-    from .slt import check_dtype, resolve_device
     device = resolve_device(device, model)
     check_dtype(dtype)
     xs = _as_inputs(x, dtype, device)
@@ -578,7 +575,6 @@ def _hook_count(model: nn.Module, x, dtype=None, device=None) -> int:
 def n_hidden_layers(model: nn.Module) -> int:
     """Number ``L`` of hidden layers (nonlinearities) the engine numbers in ``model``, whichever
     path reads it: the chain for MLPs, the fx trace or the activation modules otherwise."""
-    from .chain import to_chain
     try:
         return to_chain(model).n_hidden
     except UnsupportedModelError:

@@ -21,317 +21,29 @@ from __future__ import annotations
 
 import math
 import mmap
-from dataclasses import dataclass
-from typing import Sequence
-
 import warnings
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .chain import PIECEWISE_LINEAR, Chain, eval_mode, mark_broken, to_chain
-from .errors import SLTFallbackWarning, SLTInputError, UnsupportedModelError
-from .hooks import forward_hooks, hookable, recorder
+from .chain import eval_mode, mark_broken, to_chain
+from .chain_record import ZERO_OFFSET, Record, _slope, forward_record, model_record  # noqa: F401 (re-exported)
+from .errors import ChainMismatchError, SLTFallbackWarning, SLTInputError
+from .general import _hook_count, activations_general, slt_general
+from .hooks import forward_hooks
+from .maps import LinearMap
+from .validate import (as_input, check_chunk, check_dtype, model_device, resolve_device, resolve_layer,  # noqa: F401
+                       resolve_nodes)
 
 __all__ = ["LinearMap", "slt", "slt_layers", "activations", "forward_record", "resolve_layer",
-           "resolve_nodes", "as_input", "DEFAULT_CHUNK", "resolve_device", "check_dtype", "check_chunk"]
+           "resolve_nodes", "as_input", "DEFAULT_CHUNK", "resolve_device", "check_dtype", "check_chunk",
+           "ChainMismatchError", "fall_back"]
 
 DEFAULT_CHUNK = 256
 RECORD_BLOCK = 2048      # samples per forward-record pass
 VERIFY_EVERY = 16        # the maps of every 16th sample of each chunk are checked against model(x)
-
-
-@dataclass
-class LinearMap:
-    """Per-sample affine maps ``h = weight @ x + bias``.
-
-    weight: ``[n, d_layer, d_in]`` (``d_layer`` = number of selected nodes);
-    bias: ``[n, d_layer]``; exact: True when every nonlinearity on the path is
-    piecewise linear (the map is then the network itself around ``x``), False for
-    a Jacobian linearisation; layer: ``1..L`` or ``"output"``; nodes: ``[d_layer]``
-    indices of the selected rows, or None for all.
-    """
-
-    weight: torch.Tensor
-    bias: torch.Tensor
-    exact: bool
-    layer: int | str = "output"
-    nodes: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return self.weight.shape[0]
-
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """``weight @ x + bias`` for inputs ``x [n, d_in]`` or ``[n, *shape]`` → ``[n, d_layer]``.
-
-        A tuple of inputs (a several-input model on the general path) is flattened and
-        concatenated in order; weights ``[n, r, *shape]`` are flattened likewise.
-        """
-        if isinstance(x, (tuple, list)):
-            x = torch.cat([t.reshape(t.shape[0], -1) for t in x], 1)
-        x = x.reshape(x.shape[0], -1).to(self.weight.dtype)
-        w = self.weight.reshape(self.weight.shape[0], self.weight.shape[1], -1)
-        return torch.einsum("nrd,nd->nr", w, x) + self.bias
-
-    def numpy(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(weight, bias)`` as numpy arrays."""
-        return self.weight.detach().cpu().numpy(), self.bias.detach().cpu().numpy()
-
-    @property
-    def nbytes(self) -> int:
-        return self.weight.numel() * self.weight.element_size() + self.bias.numel() * self.bias.element_size()
-
-
-# --------------------------------------------------------------------------- validation
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
-
-
-def as_input(x, d_in: int | None, dtype=None, device=None) -> torch.Tensor:
-    """Validate and convert inputs to a float tensor ``[n, d_in]`` (flattening ``[n, *shape]``)."""
-    if isinstance(x, np.ndarray):
-        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-            raise SLTInputError(f"x must hold numbers, got numpy dtype {x.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    elif not isinstance(x, torch.Tensor):
-        raise SLTInputError(f"x must be a torch.Tensor or numpy array [n, d_in], got {type(x).__name__}")
-    if x.is_complex():
-        raise SLTInputError(f"x is complex ({x.dtype}); the engine needs real inputs: pass x.real or x.abs()")
-    if x.dtype in (torch.float16, torch.bfloat16) or not x.is_floating_point():
-        x = x.to(torch.float32)
-    if dtype is not None:
-        x = x.to(dtype)
-    if device is not None:
-        x = x.to(device)
-    if x.ndim == 1:
-        raise SLTInputError(f"x must be a batch [n, d_in]; got a single vector of shape {tuple(x.shape)}: "
-                            "use x[None] for one sample")
-    if x.ndim > 2:
-        x = x.reshape(x.shape[0], -1)
-    if x.shape[0] == 0:
-        raise SLTInputError("x holds no samples (shape [0, …]); select at least one sample")
-    if d_in is not None and x.shape[1] != d_in:
-        raise SLTInputError(f"x has {x.shape[1]} features per sample but the model's first Linear layer "
-                            f"expects {d_in}; pass x as [n, {d_in}]")
-    if not torch.isfinite(x).all():
-        bad = (~torch.isfinite(x)).any(1).nonzero().flatten()
-        raise SLTInputError(f"x contains NaN or inf in {len(bad)} samples (first rows: {bad[:5].tolist()}); "
-                            "clean them before computing SLTs")
-    return x
-
-
-def resolve_device(device, model: nn.Module | None = None) -> torch.device:
-    """``device`` as a ``torch.device`` (None: the model's); unknown, ``meta`` and absent CUDA are errors."""
-    if device is None:
-        return _model_device(model) if model is not None else torch.device("cpu")
-    try:
-        d = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise SLTInputError(f"device {device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:0' or None "
-                            "(the model's device)") from None
-    if d.type == "meta":
-        raise SLTInputError("device='meta' tensors hold no values, so no SLT can be computed; use 'cpu' or 'cuda'")
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise SLTInputError(f"device={device!r} but CUDA is not available on this machine; use device='cpu' "
-                            "(or None for the model's device)")
-    return d
-
-
-def check_dtype(dtype) -> None:
-    """The compute dtype must be None, ``torch.float32`` or ``torch.float64``."""
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        raise SLTInputError(f"dtype must be torch.float32 or torch.float64 (or None for x's), got {dtype!r}")
-
-
-def check_chunk(chunk) -> int:
-    """``chunk`` as a positive int."""
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise SLTInputError(f"chunk must be a positive int (samples per chunk), got {chunk!r}")
-    return int(chunk)
-
-
-def resolve_layer(chain: Chain, layer) -> int:
-    """Layer number ``1..L`` for hidden layers, ``L + 1`` for ``"output"``."""
-    L = chain.n_hidden
-    if isinstance(layer, str):
-        key = layer.strip().lower()
-        if key in ("output", "out"):
-            return L + 1
-        if key.startswith("hl") and key[2:].isdigit():
-            layer = int(key[2:])
-        else:
-            raise SLTInputError(f"layer must be 'output' or a hidden layer number 1..{L}, got {layer!r}")
-    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
-        raise SLTInputError(f"layer must be 'output' or an int 1..{L}, got {layer!r}")
-    if not 1 <= int(layer) <= L:
-        raise SLTInputError(f"hidden layer {layer} does not exist: this model has hidden layers 1..{L} "
-                            "(the k-th nonlinearity's output) and 'output'")
-    return int(layer)
-
-
-def resolve_nodes(nodes, width: int) -> np.ndarray | None:
-    """Node indices ``[r]`` from an int, sequence, slice or bool mask; None keeps all rows."""
-    if nodes is None:
-        return None
-    if isinstance(nodes, slice):
-        idx = np.arange(width)[nodes]
-    else:
-        arr = np.asarray(nodes.cpu() if isinstance(nodes, torch.Tensor) else nodes)
-        if arr.size == 0:
-            raise SLTInputError("nodes selects no node; pass None for all nodes")
-        if arr.dtype == bool:
-            if arr.shape != (width,):
-                raise SLTInputError(f"a boolean node mask must have length {width}, got shape {arr.shape}")
-            idx = np.flatnonzero(arr)
-        elif np.issubdtype(arr.dtype, np.integer):
-            idx = np.atleast_1d(arr).astype(np.int64)
-        else:
-            raise SLTInputError(f"nodes must be ints, a slice or a boolean mask, got dtype {arr.dtype}")
-    if idx.size == 0:
-        raise SLTInputError("nodes selects no node; pass None for all nodes")
-    if idx.min() < 0 or idx.max() >= width:
-        raise SLTInputError(f"node index out of range: this layer has nodes 0..{width - 1}, got "
-                            f"{idx.min()}..{idx.max()}")
-    return idx
-
-
-# --------------------------------------------------------------------------- forward pass
-def _slope(act: nn.Module, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """dφ/dz of an elementwise activation at ``z`` ``[n, d]``, matching autograd's convention."""
-    if isinstance(act, nn.ReLU):
-        return torch.gt(z, 0, out=torch.empty_like(z))   # written as floats: 10× faster than bool → float
-    if isinstance(act, nn.LeakyReLU):
-        return torch.where(z > 0, torch.ones((), dtype=z.dtype, device=z.device),
-                           torch.full((), act.negative_slope, dtype=z.dtype, device=z.device))
-    if isinstance(act, nn.PReLU):
-        w = act.weight.detach().to(z.dtype)
-        return torch.where(z > 0, torch.ones((), dtype=z.dtype, device=z.device), w.expand_as(z))
-    if isinstance(act, nn.Hardtanh):  # ReLU6 included
-        return ((z > act.min_val) & (z < act.max_val)).to(z.dtype)
-    with torch.enable_grad():
-        zz = z.detach().requires_grad_(True)
-        out = act.forward(zz)          # forward, not __call__: the recording hooks must not fire again
-        (g,) = torch.autograd.grad(out, zz, torch.ones_like(out))
-    return g.detach()
-
-
-# Piecewise-linear activations through the origin: h = s ⊙ z exactly (their kernels compute
-# z or slope·z, the same float product), so the offset is zero and is not stored.
-# (LeakyReLU and PReLU only in float32/float64: in half precision their kernels multiply in float
-# and round, which can differ from s·z by an ulp.)
-ZERO_OFFSET = (nn.ReLU, nn.LeakyReLU, nn.PReLU)
-_FULL = (torch.float32, torch.float64)
-
-
-@dataclass
-class Record:
-    """What one forward pass leaves for the chain products (per chunk).
-
-    slopes/offsets: ``L`` tensors ``[n, d_k]`` with ``h_k = s_k ⊙ z_k + o_k`` (``z_k`` the
-    pre-activation); an offset is None where it is exactly zero (ReLU, LeakyReLU, PReLU).
-    hidden: ``L`` activations ``[n, d_k]``; output ``[n, d_out]``; biases (filled by
-    ``_Prepared.record``): ``c_1..c_L, c_out`` ``[n, d]`` of the affine maps.
-    """
-
-    slopes: list[torch.Tensor]
-    offsets: list[torch.Tensor | None]
-    hidden: list[torch.Tensor]
-    output: torch.Tensor
-    biases: list[torch.Tensor] | None = None
-
-    def rows(self, a: int, b: int) -> "Record":
-        """The record of samples ``a:b`` (views)."""
-        cut = lambda ts: None if ts is None else [t if t is None else t[a:b] for t in ts]  # noqa: E731
-        return Record(cut(self.slopes), cut(self.offsets), cut(self.hidden), self.output[a:b], cut(self.biases))
-
-
-def _record_act(m: nn.Module, z: torch.Tensor, h: torch.Tensor, rec: Record) -> None:
-    s = _slope(m, z, h)
-    exact_zero = isinstance(m, nn.ReLU) or (isinstance(m, ZERO_OFFSET) and h.dtype in _FULL)
-    rec.slopes.append(s)
-    rec.offsets.append(None if exact_zero else h - s * z)
-    rec.hidden.append(h)
-
-
-def forward_record(chain: Chain, x: torch.Tensor) -> Record:
-    """Run the chain's modules one by one on ``x [n, d_in]`` (no grad) and record slopes and
-    offsets. The model's own ``forward`` (and its hooks) are not called: :func:`model_record`
-    runs the real model; this reads a traced chain's equivalent modules."""
-    rec = Record([], [], [], None)
-    k = 0
-    h = x
-    with torch.no_grad():
-        for name, m in chain.modules:
-            if isinstance(m, nn.Flatten) and h.ndim == 2:
-                continue
-            if k < chain.n_hidden and m is chain.acts[k][1] and name == chain.acts[k][0]:
-                z = h
-                h = m(z.clone() if getattr(m, "inplace", False) else z)
-                _record_act(m, z, h, rec)
-                k += 1
-            else:
-                h = m(h)
-    rec.output = h
-    return rec
-
-
-class ChainMismatchError(SLTInputError):
-    """The chain reading of a model does not reproduce the model's real output (the message names
-    the first module whose output differs, and the hooks found on it)."""
-
-
-def model_record(model: nn.Module, chain: Chain, x: torch.Tensor) -> Record:
-    """Run the real ``model(x)`` on ``x [n, d_in]`` (no grad) and record each activation's input,
-    slope, offset and output from temporary hooks on the chain's activation modules.
-
-    The output is what ``model(x)`` returns, whatever its ``forward`` does. In-place activations
-    run on a copy of their input (a pre-hook hands them one), so an activation stored for layer k
-    is never overwritten by an in-place module after it. A traced chain (custom ``forward``) has
-    stand-in activation modules that the model never calls: its slopes come from
-    :func:`forward_record` and only the output from the real model.
-    """
-    if chain.traced:
-        rec = forward_record(chain, x)
-        with torch.no_grad():
-            rec.output = model(x)
-        return rec
-    rec = Record([], [], [], None)
-    inputs: list = []
-
-    def pre(mod, args):
-        z = args[0]
-        inputs.append(z)
-        if getattr(mod, "inplace", False):
-            return (z.clone(),) + tuple(args[1:])
-        return None
-
-    def post(mod, args, out):
-        _record_act(mod, inputs[len(rec.slopes)], out, rec)
-
-    handles = []
-    try:
-        for m in dict.fromkeys(m for _, m in chain.acts):      # a shared activation gets one pair of hooks
-            handles.append(hookable(m).register_forward_pre_hook(recorder(pre)))
-            handles.append(m.register_forward_hook(recorder(post)))
-        with torch.no_grad():
-            out = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    if len(rec.slopes) != chain.n_hidden:
-        raise ChainMismatchError(
-            f"the model called its activation modules {len(rec.slopes)} times, but its chain reading has "
-            f"{chain.n_hidden} hidden layers: its forward does not run the modules in the order they are listed")
-    if not isinstance(out, torch.Tensor) or out.shape[:1] != x.shape[:1]:
-        raise ChainMismatchError(f"the model returned {type(out).__name__} "
-                                 f"{tuple(getattr(out, 'shape', ()))} for input [{x.shape[0]}, {x.shape[1]}]")
-    rec.output = out.reshape(out.shape[0], -1)
-    return rec
 
 
 # --------------------------------------------------------------------------- chain products
@@ -450,7 +162,7 @@ class _Prepared:
     def record(self, x: torch.Tensor, biases: bool = True) -> Record:
         """Forward record of ``x [n, d_in]`` in the compute dtype; ``biases``: also run the bias path
         (the Gram passes need only the slopes)."""
-        dev = _model_device(self.model)
+        dev = model_device(self.model)
         rec = model_record(self.model, self.chain, x.to(dev).to(_param_dtype(self.model, x.dtype)))
         cast = lambda t: t if t is None else t.to(device=self.device, dtype=self.dtype)  # noqa: E731
         rec.slopes = [cast(s) for s in rec.slopes]
@@ -609,14 +321,12 @@ def slt(model: nn.Module, x, layer="output", nodes=None, *, chunk: int = DEFAULT
         raise SLTInputError(f"method must be 'auto', 'chain' or 'general', got {method!r}")
     check_chunk(chunk)
     if method == "general" or (method == "auto" and not _is_chain(model)):
-        from .general import slt_general  # any feed-forward model via torch.func
         return slt_general(model, x, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
     prep, xt = _prepare(model, x, dtype, device)
     try:
         with eval_mode(model):
             return _slt_prepared(prep, xt, layer, nodes, chunk)
     except ChainMismatchError as e:
-        from .general import slt_general
         return fall_back(model, e, prep.exact, lambda: slt_general(model, x, layer=layer, nodes=nodes, chunk=chunk,
                                                                    dtype=dtype, device=device))
 
@@ -683,7 +393,6 @@ def slt_layers(model: nn.Module, x, layers: Sequence | None = None, *, chunk: in
     """
     check_chunk(chunk)
     if isinstance(model, nn.Module) and not _is_chain(model):
-        from .general import slt_general, _hook_count
         L = _hook_count(model, x, dtype, device)
         wanted = list(range(1, L + 1)) + ["output"] if layers is None else list(layers)
         return {lay.layer: lay for lay in (slt_general(model, x, l, chunk=chunk, dtype=dtype, device=device)
@@ -821,13 +530,11 @@ def activations(model: nn.Module, x, *, chunk: int = 4096, dtype=None, device=No
     Models off the chain path take ``x [n, *shape]`` and give flattened activations.
     """
     if isinstance(model, nn.Module) and not _is_chain(model):
-        from .general import activations_general
         return activations_general(model, x, chunk=chunk, dtype=dtype, device=device)
     prep, xt = _prepare(model, x, dtype, device)
     try:
         return _activations_prepared(prep, xt, chunk)
     except ChainMismatchError as e:
-        from .general import activations_general
         return fall_back(model, e, False, lambda: activations_general(model, x, chunk=chunk, dtype=dtype,
                                                                       device=device))
 
@@ -837,7 +544,7 @@ def _activations_prepared(prep: _Prepared, xt: torch.Tensor, chunk: int) -> dict
     parts = []
     with eval_mode(model):
         for s in range(0, xt.shape[0], chunk):
-            xb = xt[s:s + chunk].to(_model_device(model))
+            xb = xt[s:s + chunk].to(model_device(model))
             rec = model_record(model, prep.chain, xb.to(_param_dtype(model, xb.dtype)))   # the real model's values
             parts.append(rec.hidden + [rec.output])
     L = prep.chain.n_hidden

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .slt import ChainMismatchError, _forward_chunk_major, _is_chain, fall_back, resolve_layer, slt_layers
-from .chain import eval_mode
+from .chain import eval_mode, to_chain
 from .grams import GramSum, gram_operand
 from .streaming import _prepared_batches, iter_inputs
 
@@ -168,7 +168,6 @@ def node_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: int
     ``{layer: NodeSpectra}``.
     """
     if layers is None:
-        from .chain import to_chain
         layers = list(range(1, to_chain(model).n_hidden + 1))
     grams, n = _gram_pass(model, data, layers, "node", batch_size, chunk, dtype, device, progress)
     out = {}
@@ -186,7 +185,6 @@ def input_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: in
     Returns ``{layer: NodeSpectra}`` whose ``sigmas`` is ``[F, M]`` (one row per input dim).
     """
     if layers is None:
-        from .chain import to_chain
         layers = list(range(1, to_chain(model).n_hidden + 1))
     grams, n = _gram_pass(model, data, layers, "input", batch_size, chunk, dtype, device, progress)
     out = {}

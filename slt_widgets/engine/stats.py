@@ -31,7 +31,7 @@ from .slt import (ChainMismatchError, _forward_chunk_major, _is_chain, _prepare,
                   slt_layers)
 from .grams import GramSum, gram_operand
 from .spectra import NodeSpectra, auc_score, spectra_from_gram
-from .streaming import parse_bytes
+from .streaming import iter_inputs, parse_bytes
 
 __all__ = ["ClassMoments", "ActivationStats", "StreamedLDA", "SLTGrams", "streaming_activation_stats",
            "streaming_slt_spectra", "iter_labeled", "activation_layers"]
@@ -350,7 +350,6 @@ def iter_labeled(data, labels=None, batch_size: int = 4096, *, progress: bool = 
     a ``FrameDataset`` (its labels), a ``DataLoader`` or iterable of ``x`` or ``(x, y, …)``.
     labels: ``[N]`` (overrides the labels of the source; sliced alongside the batches).
     """
-    from .streaming import iter_inputs
     if labels is not None:
         y_all = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
         if y_all.ndim != 1:
