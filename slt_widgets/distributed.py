@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .engine.chain import eval_mode
-from .engine.errors import SLTInputError
+from .engine.errors import SLTInputError, SLTTypeError
 from .engine.stats import (_group_array, _join, _plan_blocks, _is_chain, activation_layers, merge_moments,
                            partition_grams, partition_moments)
 from .engine.chain import to_chain
@@ -45,7 +45,7 @@ def as_row_chunked(data, labels=None):
     if hasattr(data, "to_dask_array") and hasattr(data, "columns"):            # dask.dataframe
         if isinstance(labels, str):
             if labels not in data.columns:
-                raise KeyError(f"label column {labels!r} not in the dataframe; columns: {list(data.columns)}")
+                raise SLTInputError(f"label column {labels!r} not in the dataframe; columns: {list(data.columns)}")
             y = data[labels].to_dask_array(lengths=True)
             data = data.drop(columns=[labels])
             labels = y
@@ -56,7 +56,7 @@ def as_row_chunked(data, labels=None):
         arr = data.numpy() if isinstance(data, torch.Tensor) else data
         data = da.from_array(arr, chunks=(max(1, min(len(arr), 4096)),) + arr.shape[1:])
     if not isinstance(data, da.Array):
-        raise TypeError(f"expected a dask.array, dask.dataframe or numpy array [N, D], got {type(data).__name__}")
+        raise SLTTypeError(f"expected a dask.array, dask.dataframe or numpy array [N, D], got {type(data).__name__}")
     if data.ndim < 2:
         raise SLTInputError(f"data must be [N, D], got shape {data.shape}")
     if any(np.isnan(c) for c in data.chunks[0]):

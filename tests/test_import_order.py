@@ -96,3 +96,16 @@ def test_the_engine_never_imports_widget_code():
     for m, deps in graph.items():
         if m.startswith("slt_widgets.engine"):
             assert not {d for d in deps if d.startswith("slt_widgets.widgets")}, m
+
+
+def test_every_error_the_engine_raises_is_an_slt_input_error():
+    import slt_widgets.engine.errors as errors
+    ours = {n for n, v in vars(errors).items() if isinstance(v, type) and issubclass(v, errors.SLTInputError)}
+    bad = []
+    for path in list((PACKAGE / "engine").glob("*.py")) + [PACKAGE / "distributed.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
+                name = node.exc.func.id
+                if not name.startswith("_") and name not in ours and name != "ImportError":
+                    bad.append(f"{path.name}:{node.lineno} raises {name}")
+    assert not bad, bad

@@ -9,7 +9,7 @@ from torch import nn
 
 from .chain_record import (AFFINE, PIECEWISE_LINEAR, SMOOTH, SUPPORTED_NAMES, AffineBlock, Chain,  # noqa: F401
                            chain_from_modules, eval_mode)
-from .errors import UnsupportedModelError
+from .errors import SLTTypeError, UnsupportedModelError
 from .fx_chain import fx_to_chain
 from .hooks import forward_hooks, overridden_forwards, reading_key, refresh_weights
 
@@ -32,6 +32,7 @@ def flatten_sequential(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return out
 
 
+_READ: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()   # (reading key, Chain)
 _BROKEN: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
 
@@ -51,10 +52,11 @@ def to_chain(model: nn.Module) -> Chain:
     ``nn.Sequential`` models are read directly; other modules, and Sequentials holding a class that
     overrides ``forward``, through ``torch.fx`` (:func:`slt_widgets.engine.fx_chain.fx_to_chain`).
     A model with forward hooks or pre-hooks (its own or global ones) is no chain: its hooks change
-    what it computes, and only the general path runs them.
+    what it computes, and only the general path runs them. The reading is cached per model until its
+    structure, parameters, buffers or hooks change (training it further, adding a hook).
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise SLTTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     broken = _BROKEN.get(model)
     if broken is not None:
         if broken[0] == reading_key(model):
@@ -66,12 +68,19 @@ def to_chain(model: nn.Module) -> Chain:
             f"{hooks[0]}{f' (and {len(hooks) - 1} more)' if len(hooks) > 1 else ''} changes what the model "
             "computes, and the chain engine reads modules, not hooks. slt(..., method='general') runs the model "
             "with its hooks (torch.func Jacobians); the default method='auto' takes it by itself.")
+    key = reading_key(model)
+    hit = _READ.get(model)
+    if hit is not None and hit[0] == key:          # read once until the model changes
+        return hit[1]
     with eval_mode(model):
         refresh_weights(model)         # pruning masks, old-style spectral/weight norm: the weight forward uses
     mods = flatten_sequential(model)
     custom = len(mods) == 1 and mods[0][1] is model and not isinstance(model, AFFINE + PIECEWISE_LINEAR + SMOOTH)
     if custom or overridden_forwards(model, AFFINE + PIECEWISE_LINEAR + SMOOTH):
-        return fx_to_chain(model)          # custom forward: read the traced graph
-    return chain_from_modules(mods)
+        chain = fx_to_chain(model)          # custom forward: read the traced graph
+    else:
+        chain = chain_from_modules(mods)
+    _READ[model] = (key, chain)
+    return chain
 
 

@@ -11,12 +11,12 @@ activation's slope, offset and output, and the model's own output.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from .errors import ChainMismatchError, UnsupportedModelError
+from .errors import ChainMismatchError, SLTInputError, UnsupportedModelError
 from .hooks import hookable, recorder
 
 __all__ = ["Chain", "AffineBlock", "chain_from_modules", "eval_mode", "PIECEWISE_LINEAR", "SMOOTH", "AFFINE",
@@ -62,6 +62,14 @@ class Chain:
     widths: list[int]
     d_out: int
     traced: bool = False                   # read through torch.fx (engine/fx_chain.py)
+    casts: dict = field(default_factory=dict, repr=False, compare=False)   # (dtype, device) → cast weights
+
+    def cast(self, dtype, device) -> list:
+        """Every block's ``(weight, bias)`` in ``dtype`` on ``device`` (cast once per reading)."""
+        key = (dtype, torch.device(device))
+        if key not in self.casts:
+            self.casts[key] = [b.cast(dtype, device) for b in self.blocks]
+        return self.casts[key]
 
     @property
     def n_hidden(self) -> int:
@@ -79,7 +87,7 @@ def _affine_of(name: str, m: nn.Module, d: int | None) -> tuple[torch.Tensor | N
     """(weight [d_out, d_in] float64 or None, bias [d_out] float64 or None, d_out) of one affine module."""
     if isinstance(m, nn.Linear):
         if d is not None and m.in_features != d:
-            raise ValueError(f"module {name!r} (Linear) expects {m.in_features} inputs but receives {d}")
+            raise SLTInputError(f"module {name!r} (Linear) expects {m.in_features} inputs but receives {d}")
         w = m.weight.detach().double()
         b = m.bias.detach().double() if m.bias is not None else None
         return w, b, m.out_features

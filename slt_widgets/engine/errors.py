@@ -4,7 +4,8 @@ Every error the engine raises on purpose is an :class:`SLTInputError` (a ``Value
 ``except SLTInputError`` catches them all; :class:`UnsupportedModelError` is a ``TypeError`` too.
 """
 
-__all__ = ["SLTInputError", "UnsupportedModelError", "ChainMismatchError", "SLTFallbackWarning"]
+__all__ = ["SLTInputError", "UnsupportedModelError", "ChainMismatchError", "SLTFallbackWarning",
+           "SLTTypeError", "SLTIndexError"]
 
 
 class SLTInputError(ValueError):
@@ -13,6 +14,14 @@ class SLTInputError(ValueError):
 
 class UnsupportedModelError(SLTInputError, TypeError):
     """The model contains a module or structure the engine cannot linearise."""
+
+
+class SLTTypeError(SLTInputError, TypeError):
+    """An argument of the wrong kind (a model that is not an ``nn.Module``, data that cannot be streamed)."""
+
+
+class SLTIndexError(SLTInputError, IndexError):
+    """A sample or node index outside its range."""
 
 
 class ChainMismatchError(SLTInputError):

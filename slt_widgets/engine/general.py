@@ -35,7 +35,7 @@ from torch.utils._pytree import tree_flatten
 
 from .chain import to_chain
 from .chain_record import PIECEWISE_LINEAR, SMOOTH, eval_mode
-from .errors import SLTInputError, UnsupportedModelError
+from .errors import SLTInputError, SLTTypeError, UnsupportedModelError
 from .maps import LinearMap
 from .validate import as_input, check_dtype, resolve_device, resolve_layer, resolve_nodes
 from .fx_chain import Traced, activation_of, refuse_recurrent, structure_key, trace_model, user_line
@@ -204,7 +204,7 @@ _READS: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionar
 def read_general(model: nn.Module) -> GeneralModel:
     """Trace ``model`` (or list its activation modules when tracing fails); cached per structure."""
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise SLTTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     refuse_recurrent(model)
     for name, m in model.named_modules():
         if isinstance(m, nn.modules.batchnorm._NormBase) and not m.track_running_stats:

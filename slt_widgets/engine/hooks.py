@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 
+import torch
 from torch import fx, nn
 from torch.nn.modules import module as _module
 from torch.nn.utils import prune
@@ -163,9 +164,12 @@ def structure_key(model: nn.Module) -> tuple:
 
 
 def tensor_key(model: nn.Module) -> tuple:
-    """Changes whenever a parameter or buffer is replaced or modified in place."""
-    ts = list(model.parameters()) + list(model.buffers())
-    return tuple((id(t), t.data_ptr(), t._version) for t in ts)
+    """Changes whenever a parameter or buffer is replaced or modified in place — also through
+    ``p.data`` (which bypasses the version counter): each tensor's sum is part of the key."""
+    ts = [t for t in list(model.parameters()) + list(model.buffers()) if t is not None]
+    with torch.no_grad():
+        sums = tuple(torch.stack([t.detach().sum().double() for t in ts]).cpu().tolist()) if ts else ()
+    return tuple((id(t), t.data_ptr(), t._version) for t in ts) + sums
 
 
 def reading_key(model: nn.Module) -> tuple:

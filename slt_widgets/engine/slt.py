@@ -30,7 +30,7 @@ from torch import nn
 
 from .chain import eval_mode, mark_broken, to_chain
 from .chain_record import ZERO_OFFSET, Record, _slope, forward_record, model_record  # noqa: F401 (re-exported)
-from .errors import ChainMismatchError, SLTFallbackWarning, SLTInputError
+from .errors import ChainMismatchError, SLTFallbackWarning, SLTInputError, SLTTypeError
 from .general import _hook_count, activations_general, slt_general
 from .hooks import forward_hooks
 from .maps import LinearMap
@@ -53,7 +53,7 @@ class _Prepared:
     def __init__(self, model: nn.Module, dtype: torch.dtype, device):
         self.model = model
         self.chain = to_chain(model)
-        self.weights = [b.cast(dtype, device) for b in self.chain.blocks]
+        self.weights = list(self.chain.cast(dtype, device))
         self.exact = self.chain.exact
         self.dtype = dtype
         self.device = device
@@ -285,7 +285,7 @@ def _buffers(prep: _Prepared, size: int, like: torch.Tensor):
 
 def _prepare(model, x, dtype=None, device=None):
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise SLTTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     device = resolve_device(device, model)
     check_dtype(dtype)
     chain = to_chain(model)

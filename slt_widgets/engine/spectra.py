@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .errors import SLTInputError
+
 from .slt import ChainMismatchError, _forward_chunk_major, _is_chain, fall_back, resolve_layer, slt_layers
 from .chain import eval_mode, to_chain
 from .grams import GramSum, gram_operand
@@ -27,11 +29,11 @@ def singular_spectrum(matrix) -> np.ndarray:
     m = matrix.detach().cpu().double() if isinstance(matrix, torch.Tensor) else torch.as_tensor(
         np.asarray(matrix, dtype=np.float64))
     if m.ndim != 2:
-        raise ValueError(f"singular_spectrum needs a 2-D matrix [N, F], got shape {tuple(m.shape)}")
+        raise SLTInputError(f"singular_spectrum needs a 2-D matrix [N, F], got shape {tuple(m.shape)}")
     if m.numel() == 0:
-        raise ValueError(f"singular_spectrum got an empty matrix of shape {tuple(m.shape)}")
+        raise SLTInputError(f"singular_spectrum got an empty matrix of shape {tuple(m.shape)}")
     if not torch.isfinite(m).all():
-        raise ValueError("singular_spectrum: the matrix contains NaN or inf")
+        raise SLTInputError("singular_spectrum: the matrix contains NaN or inf")
     return torch.linalg.svdvals(m).numpy()
 
 
@@ -49,17 +51,17 @@ def auc_score(sigmas, D: int | None = None, normalized: bool = False) -> float |
     """
     s = np.asarray(sigmas, dtype=np.float64)
     if s.ndim == 0 or s.shape[-1] == 0:
-        raise ValueError(f"auc_score needs a non-empty spectrum, got shape {s.shape}")
+        raise SLTInputError(f"auc_score needs a non-empty spectrum, got shape {s.shape}")
     if D is not None:
         if D < 2:
-            raise ValueError(f"D must be ≥ 2 (one trapezoid needs two values), got {D}")
+            raise SLTInputError(f"D must be ≥ 2 (one trapezoid needs two values), got {D}")
         if D > s.shape[-1]:
-            raise ValueError(f"D={D} exceeds the spectrum length {s.shape[-1]}")
+            raise SLTInputError(f"D={D} exceeds the spectrum length {s.shape[-1]}")
         s = s[..., :D]
     if s.shape[-1] < 2:
-        raise ValueError("auc_score needs at least two singular values")
+        raise SLTInputError("auc_score needs at least two singular values")
     if (s < 0).any():
-        raise ValueError("singular values must be non-negative")
+        raise SLTInputError("singular values must be non-negative")
     first = s[..., :1]
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = np.where(first > 0, s / np.where(first > 0, first, 1), np.nan)
@@ -132,7 +134,7 @@ def _gram_pass_chain(model, data, layers, per, batch_size, chunk, dtype, device,
                     grams[t].add(a)
         counts += len(xb)
     if prep is None:
-        raise ValueError("node_spectra got no data (an empty dataset or iterator)")
+        raise SLTInputError("node_spectra got no data (an empty dataset or iterator)")
     L = prep.chain.n_hidden
     for g in grams.values():            # free the float32 batch sums before the spectra are taken
         g.release()
@@ -152,7 +154,7 @@ def _gram_pass_general(model, data, layers, per, batch_size, chunk, dtype, devic
             grams[layer].add(a)
         counts += len(xb)
     if not grams:
-        raise ValueError("node_spectra got no data (an empty dataset or iterator)")
+        raise SLTInputError("node_spectra got no data (an empty dataset or iterator)")
     for g in grams.values():
         g.release()
     return grams, counts

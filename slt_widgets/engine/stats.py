@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .chain import eval_mode, to_chain
-from .errors import SLTInputError
+from .errors import SLTInputError, SLTTypeError
 from .slt import (ChainMismatchError, _forward_chunk_major, _is_chain, _prepare, activations, fall_back, resolve_layer,
                   slt_layers)
 from .grams import GramSum, gram_operand
@@ -379,7 +379,7 @@ def iter_labeled(data, labels=None, batch_size: int = 4096, *, progress: bool = 
             yield xb, None
         return
     if not hasattr(data, "__iter__"):
-        raise TypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
+        raise SLTTypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
                         "a DataLoader or an iterable of batches")
     it = data
     if progress:

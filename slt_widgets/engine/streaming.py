@@ -18,7 +18,7 @@ import torch
 from .slt import (DEFAULT_CHUNK, ChainMismatchError, LinearMap, _is_chain, fall_back, _prepare, _slt_layers_prepared, _slt_prepared, as_input,
                   check_chunk, slt, slt_layers)
 from .chain import eval_mode
-from .errors import SLTInputError
+from .errors import SLTIndexError, SLTInputError, SLTTypeError
 from .hooks import reading_key
 
 __all__ = ["iter_inputs", "iter_slt", "iter_slt_layers", "SLTCache", "parse_bytes"]
@@ -34,7 +34,7 @@ def _progress(it, total, desc, enabled):
 def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: str = "batches") -> Iterator[torch.Tensor]:
     """Yield input batches ``[b, D]`` as float tensors from arrays, datasets or loaders."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        raise SLTInputError(f"batch_size must be ≥ 1, got {batch_size}")
     if hasattr(data, "iter_batches") and hasattr(data, "labels"):           # FrameDataset
         total = -(-len(data) // batch_size)
         for _, xb, _ in _progress(data.iter_batches(batch_size), total, desc, progress):
@@ -42,7 +42,7 @@ def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: s
         return
     if isinstance(data, (np.ndarray, torch.Tensor)):
         if data.ndim < 2:
-            raise ValueError(f"data must be [N, D], got shape {tuple(data.shape)}")
+            raise SLTInputError(f"data must be [N, D], got shape {tuple(data.shape)}")
         n = data.shape[0]
         for s in _progress(range(0, n, batch_size), -(-n // batch_size), desc, progress):
             xb = data[s:s + batch_size]
@@ -53,10 +53,10 @@ def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: s
         for item in _progress(data, total, desc, progress):
             xb = item[0] if isinstance(item, (tuple, list)) else item
             if isinstance(xb, dict):
-                raise ValueError("batches are dicts; yield tensors x or tuples (x, y)")
+                raise SLTInputError("batches are dicts; yield tensors x or tuples (x, y)")
             yield torch.from_numpy(np.asarray(xb)) if not isinstance(xb, torch.Tensor) else xb
         return
-    raise TypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
+    raise SLTTypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
                     "a DataLoader or an iterable of batches")
 
 
@@ -227,18 +227,18 @@ class SLTCache:
         idx = np.asarray(index)
         if idx.dtype == bool:
             if idx.shape != (len(self.dataset),):
-                raise IndexError(f"a boolean selection must have one entry per sample ({len(self.dataset)}), "
+                raise SLTIndexError(f"a boolean selection must have one entry per sample ({len(self.dataset)}), "
                                  f"got shape {idx.shape}")
             idx = np.flatnonzero(idx)
         elif idx.size and not np.issubdtype(idx.dtype, np.integer):
-            raise IndexError(f"sample indices must be ints or a boolean mask, got dtype {idx.dtype}")
+            raise SLTIndexError(f"sample indices must be ints or a boolean mask, got dtype {idx.dtype}")
         idx = idx.astype(np.int64, copy=False)
         if idx.size == 0:
-            raise ValueError("the selection is empty: choose at least one sample (is the class present "
+            raise SLTInputError("the selection is empty: choose at least one sample (is the class present "
                              "in this split?)")
         n_total = len(self.dataset)
         if idx.min() < 0 or idx.max() >= n_total:
-            raise IndexError(f"sample index out of range 0..{n_total - 1}")
+            raise SLTIndexError(f"sample index out of range 0..{n_total - 1}")
         key = self._key(layer, idx, nodes)
         with self._lock:
             model_key = reading_key(self.model)
