@@ -363,3 +363,23 @@ def test_every_chunk_is_verified_and_every_position_in_turn(run):
             slt_module._slt_prepared(prep2, xt, "output", None, 64)
     finally:
         slt_module._backward_chunk = saved
+
+
+def test_the_model_is_read_once_until_it_changes():
+    model, x = mlp(), inputs()
+    first = to_chain(model)
+    assert to_chain(model) is first                       # cached: no second reading or folding
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(x).sum().backward()
+    opt.step()                                            # trained further
+    second = to_chain(model)
+    assert second is not first
+    torch.testing.assert_close(sw.slt(model, x).apply(x), model(x).detach())
+    model[0].weight.data.mul_(0.5)                        # .data bypasses the version counter
+    assert to_chain(model) is not second
+    torch.testing.assert_close(sw.slt(model, x).apply(x), model(x).detach())
+    h = model[3].register_forward_hook(lambda m, i, o: o * 2)
+    with pytest.raises(UnsupportedModelError, match="forward hook"):
+        to_chain(model)
+    h.remove()
+    assert to_chain(model).blocks[0].weight is not None
