@@ -3,21 +3,30 @@
     python benchmarks/bench_slt.py            # full sizes (N = 20,000; a few minutes on 2 cores)
     python benchmarks/bench_slt.py --quick    # smaller N, for a smoke run
 
-Prints samples/s of the engine against torch.func ``vmap(jacrev)``, against one
+Prints samples/s of the engine against torch.func ``vmap(jacrev, chunk_size=256)``, against one
 forward plus one backward per output class, and the achieved GFLOP/s as a fraction
 of plain ``torch.mm`` on the same shapes; the same for all hidden layers; time and
 peak RSS of ``node_spectra`` (each in a fresh subprocess so peaks don't mix).
 Every timing is the median of interleaved repeats, so load on the machine hits all
 contestants alike.
+
+Side by side in the same race: the previous engine (``--baseline main``: the ``slt_widgets/engine``
+package of that git revision, extracted into a temporary folder and imported as its own package)
+and the current engine with its verification switched off, which prints what checking
+``W(x)·x + b(x) = model(x)`` on every chunk costs.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,6 +36,44 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]
 import slt_widgets as sw  # noqa: E402
 
 D_IN, WIDTH, DEPTH, D_OUT = 253, 256, 5, 40
+ROOT = Path(__file__).resolve().parents[1]
+OLD = None          # the previous engine package (see load_baseline)
+
+
+def load_baseline(rev: str):
+    """Import ``slt_widgets/engine`` of git revision ``rev`` as the package ``slt_engine_<rev>``
+    (the engine imports only within itself, so the extracted folder runs on its own)."""
+    tmp = Path(tempfile.mkdtemp(prefix="slt-baseline-"))
+    name = "slt_engine_" + "".join(c if c.isalnum() else "_" for c in rev)
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{rev}:slt_widgets/engine"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    (tmp / name).mkdir()
+    for f in files:
+        if f.endswith(".py"):
+            src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:slt_widgets/engine/{f}"],
+                                 capture_output=True, text=True, check=True).stdout
+            (tmp / name / f).write_text(src)
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module(name)
+
+
+@contextlib.contextmanager
+def unverified():
+    """The current engine with its per-chunk check switched off (to time what the check costs)."""
+    prep = importlib.import_module("slt_widgets.engine.slt")._Prepared
+    saved = prep.check
+    prep.check = lambda self, *a, **k: None
+    try:
+        yield
+    finally:
+        prep.check = saved
+
+
+def _unverified(fn):
+    def run():
+        with unverified():
+            return fn()
+    return run
 
 
 def make_net(batch_norm=False, width=WIDTH, seed=0):
@@ -95,13 +142,19 @@ def output_section(n, repeats, batch_norm):
         for _ in sw.iter_slt(net, x, batch_size=4096, reuse_buffers=True):
             pass
 
-    res = race({
+    contestants = {
         "engine": lambda: sw.slt(net, x),
+        "engine, check off": _unverified(lambda: sw.slt(net, x)),
         "engine streamed, reused": streamed,
+    }
+    if OLD is not None:
+        contestants["previous engine"] = lambda: OLD.slt(net, x)
+    contestants.update({
         "vmap(jacrev)": lambda: vmap(jacrev(f), chunk_size=256)(x[:n_ref]),
         "fwd+per-class bwd": lambda: per_class_backward(net, x[:n_ref]),
         "torch.mm same shapes": mm_same_shapes(n, chunk, [WIDTH] * DEPTH + [D_IN], D_OUT),
-    }, repeats)
+    })
+    res = race(contestants, repeats)
     rate = {k: (n_ref if k in ("vmap(jacrev)", "fwd+per-class bwd") else n) / v for k, v in res.items()}
     flops = 2.0 * D_OUT * (WIDTH * WIDTH * (DEPTH - 1) + WIDTH * D_IN)
     # accuracy in the same run
@@ -113,8 +166,8 @@ def output_section(n, repeats, batch_norm):
     m64 = sw.slt(net64, x64)
     y64 = net64(x64).detach()
     err64 = ((m64.apply(x64) - y64).abs().max() / y64.abs().max()).item()
-    return {"rates": rate, "gflops": {k: rate[k] * flops / 1e9 for k in ("engine", "engine streamed, reused",
-                                                                        "torch.mm same shapes")},
+    return {"rates": rate, "gflops": {k: v * flops / 1e9 for k, v in rate.items()
+                                      if k not in ("vmap(jacrev)", "fwd+per-class bwd")},
             "err32": err32, "err64": err64}
 
 
@@ -139,19 +192,26 @@ def hidden_section(n, repeats):
 
     def per_layer_jacrev():
         for k in range(1, DEPTH + 1):
-            vmap(jacrev(layer_fn(k)), chunk_size=128)(x[:n_ref])
+            vmap(jacrev(layer_fn(k)), chunk_size=256)(x[:n_ref])
 
     def streamed(reuse=False):
         for _ in sw.engine.iter_slt_layers(net, x, layers=range(1, DEPTH + 1), reuse_buffers=reuse):
             pass
 
     from slt_widgets.engine.slt import DEFAULT_CHUNK as chunk
-    res = race({"engine (all layers)": lambda: sw.slt_layers(net, x, layers=range(1, DEPTH + 1)),
-                "engine streamed (256/batch)": streamed,
-                "engine streamed, reused buffers": lambda: streamed(True),
-                "per-layer vmap(jacrev)": per_layer_jacrev,
-                # the forward chain's multiplies J_k = W_k J_{k-1} on [chunk·d_in, 256] panels
-                "torch.mm same shapes": mm_same_shapes(n, chunk, [WIDTH] * DEPTH, D_IN)}, repeats)
+    contestants = {"engine (all layers)": lambda: sw.slt_layers(net, x, layers=range(1, DEPTH + 1)),
+                   "engine streamed (256/batch)": streamed,
+                   "engine streamed, reused buffers": lambda: streamed(True),
+                   "same, check off": _unverified(lambda: streamed(True))}
+    if OLD is not None:
+        def old_streamed():
+            for _ in OLD.iter_slt_layers(net, x, layers=range(1, DEPTH + 1), reuse_buffers=True):
+                pass
+        contestants["previous engine, reused"] = old_streamed
+    contestants.update({"per-layer vmap(jacrev)": per_layer_jacrev,
+                        # the forward chain's multiplies J_k = W_k J_{k-1} on [chunk·d_in, 256] panels
+                        "torch.mm same shapes": mm_same_shapes(n, chunk, [WIDTH] * DEPTH, D_IN)})
+    res = race(contestants, repeats)
     return {k: (n_ref if "jacrev" in k else n) / v for k, v in res.items()}
 
 
@@ -188,9 +248,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--baseline", default="main", help="git revision of the previous engine ('' for none)")
+    ap.add_argument("--skip-spectra", action="store_true", help="leave out the node_spectra section")
     a = ap.parse_args(argv)
+    global OLD
+    if a.baseline:
+        OLD = load_baseline(a.baseline)
     n = 4000 if a.quick else 20000
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, net {D_IN}-{WIDTH}x{DEPTH}-{D_OUT}, float32")
+    load = open("/proc/loadavg").read().split()[:3] if Path("/proc/loadavg").exists() else "?"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, net {D_IN}-{WIDTH}x{DEPTH}-{D_OUT}, float32; "
+          f"load average at start {' '.join(load)} (other jobs share the machine: read the ratios, not the rates)")
     for bn in (False, True):
         r = output_section(n, a.repeats, bn)
         rates = r["rates"]
@@ -199,8 +266,10 @@ def main(argv=None):
             print(f"  {k:<24} {v:>10,.0f} samples/s   engine/this = {rates['engine'] / v:5.2f}x")
         g = r["gflops"]
         mm = g["torch.mm same shapes"]
-        for k in ("engine", "engine streamed, reused"):
-            print(f"  {k}: {g[k]:.1f} GFLOP/s = {g[k] / mm:.0%} of torch.mm ({mm:.1f} GFLOP/s) on the same shapes")
+        for k in [k for k in g if k != "torch.mm same shapes"]:
+            print(f"  {k}: {g[k]:.1f} GFLOP/s = {g[k] / mm:.0%} of torch.mm ({mm:.1f} GFLOP/s) on the same shapes"
+                  f"   {rates[k] / rates['vmap(jacrev)']:.2f}x vmap(jacrev, chunk_size=256)")
+        print(f"  verification costs {rates['engine, check off'] / rates['engine'] - 1:+.1%} of the output SLT's time")
         # vmap(jacrev) runs these same multiplies, so no engine that runs them beats it by more than this
         print(f"  bound: the multiplies alone at the torch.mm rate are "
               f"{rates['torch.mm same shapes'] / rates['vmap(jacrev)']:.2f}x vmap(jacrev)")
@@ -212,6 +281,10 @@ def main(argv=None):
     for k, v in h.items():
         print(f"  {k:<32} {v:>10,.0f} samples/s   ratio to per-layer vmap(jacrev) = {v / base:5.2f}x   "
               f"{v / h['torch.mm same shapes']:4.0%} of the torch.mm rate")
+    print(f"  verification costs {h['same, check off'] / h['engine streamed, reused buffers'] - 1:+.1%} of the "
+          "reused stream's time")
+    if a.skip_spectra:
+        return
     ns = [1000, 4000] if a.quick else [4000, 20000]
     print("\n== node_spectra, all 1,280 hidden nodes (fresh process each) ==")
     for n_, r in spectra_section(ns).items():

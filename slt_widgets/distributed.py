@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .engine.chain import eval_mode
-from .engine.errors import SLTInputError
+from .engine.errors import SLTInputError, SLTTypeError
 from .engine.stats import (_group_array, _join, _plan_blocks, _is_chain, activation_layers, merge_moments,
                            partition_grams, partition_moments)
 from .engine.chain import to_chain
@@ -45,7 +45,7 @@ def as_row_chunked(data, labels=None):
     if hasattr(data, "to_dask_array") and hasattr(data, "columns"):            # dask.dataframe
         if isinstance(labels, str):
             if labels not in data.columns:
-                raise KeyError(f"label column {labels!r} not in the dataframe; columns: {list(data.columns)}")
+                raise SLTInputError(f"label column {labels!r} not in the dataframe; columns: {list(data.columns)}")
             y = data[labels].to_dask_array(lengths=True)
             data = data.drop(columns=[labels])
             labels = y
@@ -56,12 +56,14 @@ def as_row_chunked(data, labels=None):
         arr = data.numpy() if isinstance(data, torch.Tensor) else data
         data = da.from_array(arr, chunks=(max(1, min(len(arr), 4096)),) + arr.shape[1:])
     if not isinstance(data, da.Array):
-        raise TypeError(f"expected a dask.array, dask.dataframe or numpy array [N, D], got {type(data).__name__}")
+        raise SLTTypeError(f"expected a dask.array, dask.dataframe or numpy array [N, D], got {type(data).__name__}")
     if data.ndim < 2:
         raise SLTInputError(f"data must be [N, D], got shape {data.shape}")
     if any(np.isnan(c) for c in data.chunks[0]):
         raise SLTInputError("partition sizes are unknown; call x.compute_chunk_sizes() or "
                             "ddf.to_dask_array(lengths=True) first")
+    if data.shape[0] == 0:
+        raise SLTInputError("the dask array holds no samples (shape [0, …]); select at least one sample")
     if data.ndim > 2:
         data = data.reshape(data.shape[0], -1)
     x = data.rechunk({1: -1})         # a partition must hold whole samples
@@ -111,6 +113,8 @@ def _compute(obj, client):
 
 
 def _moments_part(model, x, y, layers, K, dtype, device):
+    if len(x) == 0:                 # an empty partition (e.g. of x[mask]) adds nothing to the merge
+        return {}
     with torch.no_grad(), eval_mode(model):
         return partition_moments(model, torch.from_numpy(np.ascontiguousarray(x)), y, layers, K,
                                  dtype=dtype, device=device)
@@ -144,6 +148,8 @@ def dask_activation_stats(model, data, labels=None, layers=None, *, n_classes: i
 
 
 def _grams_part(model, x, blocks, per, g, G, chunk, dtype, device):
+    if len(x) == 0:                 # an empty partition adds nothing to the merge
+        return {}
     with torch.no_grad(), eval_mode(model):
         return partition_grams(model, torch.from_numpy(np.ascontiguousarray(x)), blocks, per,
                                None if g is None else np.asarray(g), G, chunk=chunk, dtype=dtype, device=device)

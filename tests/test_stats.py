@@ -193,7 +193,8 @@ def test_conv_model_uses_the_general_path():
     ref = node_spectra(conv, x, [1, "output"], batch_size=16)
     got = streaming_slt_spectra(conv, x.numpy(), [1, "output"], batch_size=16)
     for l in ref:
-        np.testing.assert_allclose(got[l].sigmas, ref[l].sigmas, rtol=1e-9, atol=1e-9)
+        # zero singular values come out as √(rounding of the Gram's eigenvalues) ≈ √eps · σ₁ ≈ 1e-8
+        np.testing.assert_allclose(got[l].sigmas, ref[l].sigmas, rtol=1e-9, atol=1e-7)
 
 
 def test_empty_sources_are_errors(model):

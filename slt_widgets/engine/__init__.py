@@ -1,12 +1,14 @@
 """The SLT engine: torch, numpy and scipy only — never widget code (a test enforces it)."""
-from .errors import SLTInputError, UnsupportedModelError
+from .errors import ChainMismatchError, SLTFallbackWarning, SLTInputError, UnsupportedModelError
 from .chain import to_chain, eval_mode
 from .slt import LinearMap, slt, slt_layers, activations
 from .streaming import iter_inputs, iter_slt, iter_slt_layers, SLTCache
 from .spectra import singular_spectrum, auc_score, node_spectra, input_spectra, NodeSpectra
 from .describe import describe
 from .general import n_hidden_layers
+from .validate import layer_label, resolve_layer
 
-__all__ = ["SLTInputError", "UnsupportedModelError", "to_chain", "eval_mode", "LinearMap", "slt",
+__all__ = ["SLTInputError", "UnsupportedModelError", "ChainMismatchError", "SLTFallbackWarning", "to_chain", "eval_mode", "LinearMap", "slt",
            "slt_layers", "activations", "iter_inputs", "iter_slt", "iter_slt_layers", "SLTCache", "singular_spectrum",
-           "auc_score", "node_spectra", "input_spectra", "NodeSpectra", "describe", "n_hidden_layers"]
+           "auc_score", "node_spectra", "input_spectra", "NodeSpectra", "describe", "n_hidden_layers",
+           "resolve_layer", "layer_label"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .chain import to_chain
+from .general import describe_general
 
 __all__ = ["describe"]
 
@@ -14,7 +15,6 @@ def describe(model, print_it: bool = True) -> str:
     try:
         chain = to_chain(model)
     except TypeError:       # conv nets, residual blocks …: the general path lists its traced graph
-        from .general import describe_general
         text = describe_general(model)
         if print_it:
             print(text)

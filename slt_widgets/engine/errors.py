@@ -1,11 +1,33 @@
-"""Exceptions with messages that say what went wrong and how to fix it."""
+"""Exceptions with messages that say what went wrong and how to fix it.
 
-__all__ = ["UnsupportedModelError", "SLTInputError"]
+Every error the engine raises on purpose is an :class:`SLTInputError` (a ``ValueError``), so one
+``except SLTInputError`` catches them all; :class:`UnsupportedModelError` is a ``TypeError`` too.
+"""
 
-
-class UnsupportedModelError(TypeError):
-    """The model contains a module or structure the engine cannot linearise."""
+__all__ = ["SLTInputError", "UnsupportedModelError", "ChainMismatchError", "SLTFallbackWarning",
+           "SLTTypeError", "SLTIndexError"]
 
 
 class SLTInputError(ValueError):
-    """The input tensor, layer or node selection is not usable."""
+    """The input tensor, layer, node selection or model is not usable."""
+
+
+class UnsupportedModelError(SLTInputError, TypeError):
+    """The model contains a module or structure the engine cannot linearise."""
+
+
+class SLTTypeError(SLTInputError, TypeError):
+    """An argument of the wrong kind (a model that is not an ``nn.Module``, data that cannot be streamed)."""
+
+
+class SLTIndexError(SLTInputError, IndexError):
+    """A sample or node index outside its range."""
+
+
+class ChainMismatchError(SLTInputError):
+    """The chain reading of a model does not reproduce the model's real output (the message names
+    the first module whose output differs, and the hooks found on it)."""
+
+
+class SLTFallbackWarning(UserWarning):
+    """The fast chain reading disagreed with the model's real output; the general path was used."""

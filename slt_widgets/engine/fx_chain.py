@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .chain import AFFINE, PIECEWISE_LINEAR, SMOOTH, Chain, chain_from_modules, eval_mode
+from .chain_record import AFFINE, PIECEWISE_LINEAR, SMOOTH, Chain, chain_from_modules, eval_mode, forward_record
 from .errors import UnsupportedModelError
+from .hooks import structure_key, tensor_key
 
 __all__ = ["fx_to_chain", "trace_model", "Traced", "refuse_recurrent", "activation_of", "user_line",
            "Abs", "structure_key"]
@@ -145,22 +146,6 @@ class Traced:
 
 _TRACES: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 _CHAINS: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
-
-
-def structure_key(model: nn.Module) -> tuple:
-    """What a trace depends on: the forward functions, the submodules and their plain settings."""
-    parts = [type(model).forward, model.__dict__.get("forward")]
-    for name, m in model.named_modules(remove_duplicate=False):
-        plain = tuple((k, v) for k, v in vars(m).items()
-                      if k != "training" and isinstance(v, (bool, int, float, str, type(None))))
-        parts.append((name, id(m), type(m), plain))
-    return tuple(parts)
-
-
-def _tensor_key(model: nn.Module) -> tuple:
-    """Changes whenever a parameter or buffer is replaced or modified in place."""
-    ts = list(model.parameters()) + list(model.buffers())
-    return tuple((id(t), t.data_ptr(), t._version) for t in ts)
 
 
 def trace_model(model: nn.Module) -> Traced:
@@ -382,7 +367,6 @@ def _read_chain(model: nn.Module, gm: fx.GraphModule) -> Chain:
         steps.append((str(node.target) if node.op == "call_module" else node.name,
                       _step(node, gm, values, prev, d, dtype)))
     chain = chain_from_modules(steps, traced=True)
-    from .slt import forward_record   # slt imports chain; import here to avoid a cycle
     rec = forward_record(chain, probe)
     tol = 1e-4 if dtype == torch.float32 else 1e-10
     if not torch.allclose(rec.output, ref, rtol=tol, atol=tol * float(ref.abs().max().clamp_min(1))):
@@ -398,7 +382,7 @@ def fx_to_chain(model: nn.Module) -> Chain:
     chain; ``slt`` then takes the general ``torch.func`` path.
     """
     refuse_recurrent(model)
-    key = (structure_key(model), _tensor_key(model))
+    key = (structure_key(model), tensor_key(model))
     hit = _CHAINS.get(model)
     if hit is not None and hit[0] == key:
         if isinstance(hit[1], Exception):

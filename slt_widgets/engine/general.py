@@ -33,9 +33,13 @@ from torch.func import functional_call, jacrev
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from .chain import PIECEWISE_LINEAR, SMOOTH, eval_mode
-from .errors import SLTInputError, UnsupportedModelError
-from .fx_chain import activation_of, refuse_recurrent, structure_key, trace_model, user_line
+from .chain import to_chain
+from .chain_record import PIECEWISE_LINEAR, SMOOTH, eval_mode
+from .errors import SLTInputError, SLTTypeError, UnsupportedModelError
+from .maps import LinearMap
+from .validate import as_input, check_dtype, resolve_device, resolve_layer, resolve_nodes
+from .fx_chain import Traced, activation_of, refuse_recurrent, structure_key, trace_model, user_line
+from .hooks import backward_hooks, hookable, hooks_key, hooks_outside_leaves, recorder
 
 __all__ = ["slt_general", "activations_general", "describe_general", "read_general", "GeneralModel",
            "inspect_ops", "OpReport"]
@@ -185,7 +189,11 @@ class GeneralModel:
             g = fx.Graph()
             env = {}
             out = g.graph_copy(self.gm.graph, env)
-            g.output(tuple(env[n] for n in self.act_nodes) + (out,))
+            kept = []
+            for n in self.act_nodes:         # a copy at the activation: a later in-place op cannot change it
+                with g.inserting_after(env[n]):
+                    kept.append(g.call_function(torch.clone, (env[n],)))
+            g.output(tuple(kept) + (out,))
             self._subs["all"] = fx.GraphModule(self.gm, g)
         return self._subs["all"]
 
@@ -196,18 +204,25 @@ _READS: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionar
 def read_general(model: nn.Module) -> GeneralModel:
     """Trace ``model`` (or list its activation modules when tracing fails); cached per structure."""
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise SLTTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     refuse_recurrent(model)
     for name, m in model.named_modules():
         if isinstance(m, nn.modules.batchnorm._NormBase) and not m.track_running_stats:
             raise UnsupportedModelError(
                 f"module {name!r} ({type(m).__name__}) has track_running_stats=False: its eval output depends "
                 "on the batch, so no per-sample linear map exists. Build it with track_running_stats=True.")
-    key = structure_key(model)
+    back = backward_hooks(model)
+    if back:
+        raise UnsupportedModelError(
+            f"{back[0]} changes the gradients autograd returns, so the general path's torch.func Jacobians would "
+            "not be the model's. Remove the hook (handle.remove()) for the SLTs, or use a model without it.")
+    key = (structure_key(model), hooks_key(model))
     hit = _READS.get(model)
     if hit is not None and hit[0] == key:
         return hit[1]
-    traced = trace_model(model)
+    skipped = hooks_outside_leaves(model)
+    # a trace runs the graph, not the modules it traced through: their hooks would be skipped
+    traced = Traced(None, f"not traced: {skipped[0]} would be skipped by a trace") if skipped else trace_model(model)
     if traced.gm is not None:
         acts = [n for n in traced.gm.graph.nodes if n.op.startswith("call") and activation_of(n, traced.gm) is not None]
         g = GeneralModel(model, traced.gm, None, act_nodes=acts)
@@ -221,7 +236,7 @@ def read_general(model: nn.Module) -> GeneralModel:
 def _hook_calls(g: GeneralModel, run: Callable, z) -> list[str]:
     """Qualified names of the activation modules in the order one forward calls them."""
     calls: list[str] = []
-    hooks = [m.register_forward_hook(lambda mod, i, o, name=name: calls.append(name))
+    hooks = [hookable(m).register_forward_hook(recorder(lambda mod, i, o, name=name: calls.append(name)))
              for name, m in g.act_modules.items()]
     try:
         with torch.no_grad():
@@ -235,7 +250,6 @@ def _hook_calls(g: GeneralModel, run: Callable, z) -> list[str]:
 # --------------------------------------------------------------------------- inputs
 def _as_inputs(x, dtype, device) -> tuple[torch.Tensor, ...]:
     """One tensor ``[n, *shape]`` or a tuple of them (several inputs), validated and cast."""
-    from .slt import as_input
     xs = tuple(x) if isinstance(x, (tuple, list)) and len(x) and all(
         isinstance(t, (torch.Tensor, np.ndarray)) for t in x) else (x,)
     out = []
@@ -296,7 +310,7 @@ def _hooked_layer(g: GeneralModel, run: Callable, k: int) -> Callable:
             if seen[0] == k:
                 got.append(out)
                 raise _Stop
-        hooks = [m.register_forward_hook(hook) for m in g.act_modules.values()]
+        hooks = [hookable(m).register_forward_hook(recorder(hook)) for m in g.act_modules.values()]
         try:
             run(*z)
         except _Stop:
@@ -355,7 +369,6 @@ def _row_chunk(c: int, d_in: int, r: int, elt: int) -> int | None:
 
 def _prepare_general(model, x, dtype, device):
     """Read ``model`` and validate ``x``, ``dtype``, ``device``: ``(GeneralModel, inputs, dtype, device)``."""
-    from .slt import check_dtype, resolve_device
     g = read_general(model)
     device = resolve_device(device, model)
     check_dtype(dtype)
@@ -385,7 +398,6 @@ def slt_general(model: nn.Module, x, layer="output", nodes=None, *, chunk: int =
     and bias ``[n, r]`` such that ``weight · x + bias`` equals the layer's (flattened) output;
     ``exact`` is True when every input-dependent operation is linear or piecewise linear.
     """
-    from .slt import LinearMap, resolve_layer, resolve_nodes, _model_device
     g, xs, dtype, device = _prepare_general(model, x, dtype, device)
     n = xs[0].shape[0]
     with eval_mode(model):
@@ -473,7 +485,6 @@ def activations_general(model: nn.Module, x, *, chunk: int = 4096, dtype=None, d
     x ``[n, *shape]`` → ``{1: [n, d_1], …, L: [n, d_L], "output": [n, d_out]}`` (eval mode;
     ``d_k`` = the number of values of layer k, e.g. ``C·H·W`` for a conv layer).
     """
-    from .slt import _model_device
     g, xs, dtype, device = _prepare_general(model, x, dtype, device)
     n = xs[0].shape[0]
     parts: list[list[torch.Tensor]] = []
@@ -488,7 +499,7 @@ def activations_general(model: nn.Module, x, *, chunk: int = 4096, dtype=None, d
                 hidden, out = list(outs[:-1]), outs[-1]
             else:
                 hidden = []
-                hooks = [m.register_forward_hook(lambda mod, i, o: hidden.append(o))
+                hooks = [hookable(m).register_forward_hook(recorder(lambda mod, i, o: hidden.append(o.clone())))  # in-place
                          for m in g.act_modules.values()]
                 try:
                     out = _runner(model, dtype, device)(*z)
@@ -551,11 +562,9 @@ def describe_general(model: nn.Module) -> str:
 
 def _hook_count(model: nn.Module, x, dtype=None, device=None) -> int:
     """Number of hidden layers ``L`` of a general-path model (a probe sample for untraceable ones)."""
-    from .slt import _model_device
     g = read_general(model)
     if g.traced:
         return len(g.act_nodes)
-    from .slt import check_dtype, resolve_device
     device = resolve_device(device, model)
     check_dtype(dtype)
     xs = _as_inputs(x, dtype, device)
@@ -566,7 +575,6 @@ def _hook_count(model: nn.Module, x, dtype=None, device=None) -> int:
 def n_hidden_layers(model: nn.Module) -> int:
     """Number ``L`` of hidden layers (nonlinearities) the engine numbers in ``model``, whichever
     path reads it: the chain for MLPs, the fx trace or the activation modules otherwise."""
-    from .chain import to_chain
     try:
         return to_chain(model).n_hidden
     except UnsupportedModelError:

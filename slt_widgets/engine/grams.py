@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from .errors import SLTInputError
+
 __all__ = ["GramSum", "gram_operand"]
 
 
@@ -76,7 +78,7 @@ class GramSum:
     def merge(self, other: "GramSum") -> "GramSum":
         """Add another sum of the same shape (in place); returns self."""
         if (other.r, other.side) != (self.r, self.side):
-            raise ValueError(f"cannot merge Gram sums of shapes {(other.r, other.side)} and {(self.r, self.side)}")
+            raise SLTInputError(f"cannot merge Gram sums of shapes {(other.r, other.side)} and {(self.r, self.side)}")
         self.flush()
         other.flush()
         self.packed.add_(other.packed)

@@ -19,253 +19,31 @@ Two chain products, both chunked over samples with preallocated outputs:
 """
 from __future__ import annotations
 
+import math
 import mmap
-from dataclasses import dataclass
+import warnings
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .chain import PIECEWISE_LINEAR, Chain, eval_mode, to_chain
-from .errors import SLTInputError
+from .chain import eval_mode, mark_broken, to_chain
+from .chain_record import ZERO_OFFSET, Record, _slope, forward_record, model_record  # noqa: F401 (re-exported)
+from .errors import ChainMismatchError, SLTFallbackWarning, SLTInputError, SLTTypeError
+from .general import _hook_count, activations_general, slt_general
+from .hooks import forward_hooks
+from .maps import LinearMap
+from .validate import (as_input, check_chunk, check_dtype, model_device, resolve_device, resolve_layer,  # noqa: F401
+                       resolve_nodes)
 
 __all__ = ["LinearMap", "slt", "slt_layers", "activations", "forward_record", "resolve_layer",
-           "resolve_nodes", "as_input", "DEFAULT_CHUNK", "resolve_device", "check_dtype", "check_chunk"]
+           "resolve_nodes", "as_input", "DEFAULT_CHUNK", "resolve_device", "check_dtype", "check_chunk",
+           "ChainMismatchError", "fall_back"]
 
 DEFAULT_CHUNK = 256
 RECORD_BLOCK = 2048      # samples per forward-record pass
-
-
-@dataclass
-class LinearMap:
-    """Per-sample affine maps ``h = weight @ x + bias``.
-
-    weight: ``[n, d_layer, d_in]`` (``d_layer`` = number of selected nodes);
-    bias: ``[n, d_layer]``; exact: True when every nonlinearity on the path is
-    piecewise linear (the map is then the network itself around ``x``), False for
-    a Jacobian linearisation; layer: ``1..L`` or ``"output"``; nodes: ``[d_layer]``
-    indices of the selected rows, or None for all.
-    """
-
-    weight: torch.Tensor
-    bias: torch.Tensor
-    exact: bool
-    layer: int | str = "output"
-    nodes: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return self.weight.shape[0]
-
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """``weight @ x + bias`` for inputs ``x [n, d_in]`` or ``[n, *shape]`` → ``[n, d_layer]``.
-
-        A tuple of inputs (a several-input model on the general path) is flattened and
-        concatenated in order; weights ``[n, r, *shape]`` are flattened likewise.
-        """
-        if isinstance(x, (tuple, list)):
-            x = torch.cat([t.reshape(t.shape[0], -1) for t in x], 1)
-        x = x.reshape(x.shape[0], -1).to(self.weight.dtype)
-        w = self.weight.reshape(self.weight.shape[0], self.weight.shape[1], -1)
-        return torch.einsum("nrd,nd->nr", w, x) + self.bias
-
-    def numpy(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(weight, bias)`` as numpy arrays."""
-        return self.weight.detach().cpu().numpy(), self.bias.detach().cpu().numpy()
-
-    @property
-    def nbytes(self) -> int:
-        return self.weight.numel() * self.weight.element_size() + self.bias.numel() * self.bias.element_size()
-
-
-# --------------------------------------------------------------------------- validation
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
-
-
-def as_input(x, d_in: int | None, dtype=None, device=None) -> torch.Tensor:
-    """Validate and convert inputs to a float tensor ``[n, d_in]`` (flattening ``[n, *shape]``)."""
-    if isinstance(x, np.ndarray):
-        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-            raise SLTInputError(f"x must hold numbers, got numpy dtype {x.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    elif not isinstance(x, torch.Tensor):
-        raise SLTInputError(f"x must be a torch.Tensor or numpy array [n, d_in], got {type(x).__name__}")
-    if x.is_complex():
-        raise SLTInputError(f"x is complex ({x.dtype}); the engine needs real inputs: pass x.real or x.abs()")
-    if x.dtype in (torch.float16, torch.bfloat16) or not x.is_floating_point():
-        x = x.to(torch.float32)
-    if dtype is not None:
-        x = x.to(dtype)
-    if device is not None:
-        x = x.to(device)
-    if x.ndim == 1:
-        raise SLTInputError(f"x must be a batch [n, d_in]; got a single vector of shape {tuple(x.shape)}: "
-                            "use x[None] for one sample")
-    if x.ndim > 2:
-        x = x.reshape(x.shape[0], -1)
-    if x.shape[0] == 0:
-        raise SLTInputError("x holds no samples (shape [0, …]); select at least one sample")
-    if d_in is not None and x.shape[1] != d_in:
-        raise SLTInputError(f"x has {x.shape[1]} features per sample but the model's first Linear layer "
-                            f"expects {d_in}; pass x as [n, {d_in}]")
-    if not torch.isfinite(x).all():
-        bad = (~torch.isfinite(x)).any(1).nonzero().flatten()
-        raise SLTInputError(f"x contains NaN or inf in {len(bad)} samples (first rows: {bad[:5].tolist()}); "
-                            "clean them before computing SLTs")
-    return x
-
-
-def resolve_device(device, model: nn.Module | None = None) -> torch.device:
-    """``device`` as a ``torch.device`` (None: the model's); unknown, ``meta`` and absent CUDA are errors."""
-    if device is None:
-        return _model_device(model) if model is not None else torch.device("cpu")
-    try:
-        d = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise SLTInputError(f"device {device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:0' or None "
-                            "(the model's device)") from None
-    if d.type == "meta":
-        raise SLTInputError("device='meta' tensors hold no values, so no SLT can be computed; use 'cpu' or 'cuda'")
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise SLTInputError(f"device={device!r} but CUDA is not available on this machine; use device='cpu' "
-                            "(or None for the model's device)")
-    return d
-
-
-def check_dtype(dtype) -> None:
-    """The compute dtype must be None, ``torch.float32`` or ``torch.float64``."""
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        raise SLTInputError(f"dtype must be torch.float32 or torch.float64 (or None for x's), got {dtype!r}")
-
-
-def check_chunk(chunk) -> int:
-    """``chunk`` as a positive int."""
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise SLTInputError(f"chunk must be a positive int (samples per chunk), got {chunk!r}")
-    return int(chunk)
-
-
-def resolve_layer(chain: Chain, layer) -> int:
-    """Layer number ``1..L`` for hidden layers, ``L + 1`` for ``"output"``."""
-    L = chain.n_hidden
-    if isinstance(layer, str):
-        key = layer.strip().lower()
-        if key in ("output", "out"):
-            return L + 1
-        if key.startswith("hl") and key[2:].isdigit():
-            layer = int(key[2:])
-        else:
-            raise SLTInputError(f"layer must be 'output' or a hidden layer number 1..{L}, got {layer!r}")
-    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
-        raise SLTInputError(f"layer must be 'output' or an int 1..{L}, got {layer!r}")
-    if not 1 <= int(layer) <= L:
-        raise SLTInputError(f"hidden layer {layer} does not exist: this model has hidden layers 1..{L} "
-                            "(the k-th nonlinearity's output) and 'output'")
-    return int(layer)
-
-
-def resolve_nodes(nodes, width: int) -> np.ndarray | None:
-    """Node indices ``[r]`` from an int, sequence, slice or bool mask; None keeps all rows."""
-    if nodes is None:
-        return None
-    if isinstance(nodes, slice):
-        idx = np.arange(width)[nodes]
-    else:
-        arr = np.asarray(nodes.cpu() if isinstance(nodes, torch.Tensor) else nodes)
-        if arr.size == 0:
-            raise SLTInputError("nodes selects no node; pass None for all nodes")
-        if arr.dtype == bool:
-            if arr.shape != (width,):
-                raise SLTInputError(f"a boolean node mask must have length {width}, got shape {arr.shape}")
-            idx = np.flatnonzero(arr)
-        elif np.issubdtype(arr.dtype, np.integer):
-            idx = np.atleast_1d(arr).astype(np.int64)
-        else:
-            raise SLTInputError(f"nodes must be ints, a slice or a boolean mask, got dtype {arr.dtype}")
-    if idx.size == 0:
-        raise SLTInputError("nodes selects no node; pass None for all nodes")
-    if idx.min() < 0 or idx.max() >= width:
-        raise SLTInputError(f"node index out of range: this layer has nodes 0..{width - 1}, got "
-                            f"{idx.min()}..{idx.max()}")
-    return idx
-
-
-# --------------------------------------------------------------------------- forward pass
-def _slope(act: nn.Module, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """dφ/dz of an elementwise activation at ``z`` ``[n, d]``, matching autograd's convention."""
-    if isinstance(act, nn.ReLU):
-        return torch.gt(z, 0, out=torch.empty_like(z))   # written as floats: 10× faster than bool → float
-    if isinstance(act, nn.LeakyReLU):
-        return torch.where(z > 0, torch.ones((), dtype=z.dtype, device=z.device),
-                           torch.full((), act.negative_slope, dtype=z.dtype, device=z.device))
-    if isinstance(act, nn.PReLU):
-        w = act.weight.detach().to(z.dtype)
-        return torch.where(z > 0, torch.ones((), dtype=z.dtype, device=z.device), w.expand_as(z))
-    if isinstance(act, nn.Hardtanh):  # ReLU6 included
-        return ((z > act.min_val) & (z < act.max_val)).to(z.dtype)
-    with torch.enable_grad():
-        zz = z.detach().requires_grad_(True)
-        out = act(zz)
-        (g,) = torch.autograd.grad(out, zz, torch.ones_like(out))
-    return g.detach()
-
-
-# Piecewise-linear activations through the origin: h = s ⊙ z exactly (their kernels compute
-# z or slope·z, the same float product), so the offset is zero and is not stored.
-# (LeakyReLU and PReLU only in float32/float64: in half precision their kernels multiply in float
-# and round, which can differ from s·z by an ulp.)
-ZERO_OFFSET = (nn.ReLU, nn.LeakyReLU, nn.PReLU)
-_FULL = (torch.float32, torch.float64)
-
-
-@dataclass
-class Record:
-    """What one forward pass leaves for the chain products (per chunk).
-
-    slopes/offsets: ``L`` tensors ``[n, d_k]`` with ``h_k = s_k ⊙ z_k + o_k`` (``z_k`` the
-    pre-activation); an offset is None where it is exactly zero (ReLU, LeakyReLU, PReLU).
-    hidden: ``L`` activations ``[n, d_k]``; output ``[n, d_out]``; biases (filled by
-    ``_Prepared.record``): ``c_1..c_L, c_out`` ``[n, d]`` of the affine maps.
-    """
-
-    slopes: list[torch.Tensor]
-    offsets: list[torch.Tensor | None]
-    hidden: list[torch.Tensor]
-    output: torch.Tensor
-    biases: list[torch.Tensor] | None = None
-
-    def rows(self, a: int, b: int) -> "Record":
-        """The record of samples ``a:b`` (views)."""
-        cut = lambda ts: None if ts is None else [t if t is None else t[a:b] for t in ts]  # noqa: E731
-        return Record(cut(self.slopes), cut(self.offsets), cut(self.hidden), self.output[a:b], cut(self.biases))
-
-
-def forward_record(chain: Chain, x: torch.Tensor) -> Record:
-    """Run the real modules on ``x [n, d_in]`` (eval mode, no grad) and record slopes and offsets."""
-    slopes, offsets, hidden = [], [], []
-    k = 0
-    h = x
-    with torch.no_grad():
-        for name, m in chain.modules:
-            if isinstance(m, nn.Flatten) and h.ndim == 2:
-                continue
-            if k < chain.n_hidden and m is chain.acts[k][1] and name == chain.acts[k][0]:
-                z = h
-                h = m(z)
-                s = _slope(m, z, h)
-                slopes.append(s)
-                exact_zero = isinstance(m, nn.ReLU) or (isinstance(m, ZERO_OFFSET) and h.dtype in _FULL)
-                offsets.append(None if exact_zero else h - s * z)
-                hidden.append(h)
-                k += 1
-            else:
-                h = m(h)
-    return Record(slopes, offsets, hidden, h)
+VERIFY_EVERY = 16        # the maps of every 16th sample of each chunk are checked against model(x)
 
 
 # --------------------------------------------------------------------------- chain products
@@ -275,16 +53,117 @@ class _Prepared:
     def __init__(self, model: nn.Module, dtype: torch.dtype, device):
         self.model = model
         self.chain = to_chain(model)
-        self.weights = [b.cast(dtype, device) for b in self.chain.blocks]
+        self.weights = list(self.chain.cast(dtype, device))
         self.exact = self.chain.exact
         self.dtype = dtype
         self.device = device
+        run = _param_dtype(model, dtype)
+        eps = max(torch.finfo(dtype).eps, torch.finfo(run).eps if run.is_floating_point else 0.0)
+        # rounding of the chain products and of the model's own forward both grow like √(terms summed)
+        self.tol = 32 * eps * math.sqrt(max(1, (self.chain.d_in or 1) + sum(self.chain.widths)))
+        self.checked_chunks = 0                # chunks whose maps were checked against model(x) …
+        self.checked_samples = 0               # … and the samples checked in them
+
+    # ---------------------------------------------------------------- verification
+    def real(self, rec: Record, target: int) -> torch.Tensor:
+        """The model's real values ``[n, d]`` of layer ``target`` (1..L+1) from the record."""
+        L = self.chain.n_hidden
+        return rec.output if target == L + 1 else rec.hidden[target - 1]
+
+    def check(self, recon: torch.Tensor, real: torch.Tensor, scale: torch.Tensor, rec: Record, x: torch.Tensor,
+              target: int) -> None:
+        """Raise :class:`ChainMismatchError` unless ``|recon − real| ≤ tol · max(scale)`` (all
+        ``[m, r]`` or ``[m]``): the reconstruction ``W(x)·x + b(x)`` against the model's real values."""
+        err = float((recon - real).abs().max())
+        bound = self.tol * float(scale.max()) + torch.finfo(self.dtype).tiny
+        if not err <= bound:                   # NaN fails too
+            raise ChainMismatchError(self.diagnose(rec, x, target, err / max(float(scale.max()), 1e-300)))
+        self.checked_chunks += 1
+        self.checked_samples += recon.shape[0]
+
+    def _picks(self, n: int) -> slice:
+        """Every ``VERIFY_EVERY``-th sample of a chunk of ``n``, starting one further each chunk (so a
+        stream checks every position in turn): reading the maps once more costs as much as a tenth
+        of the chain's multiplies (memory-bound), a sixteenth of it is within the ≤ 3 % budget."""
+        self._turn = (getattr(self, "_turn", -1) + 1) % VERIFY_EVERY
+        return slice(self._turn % n if n < VERIFY_EVERY else self._turn, None, VERIFY_EVERY)
+
+    def check_rows(self, w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, rec: Record, target: int, rows_t) -> None:
+        """Check maps ``w [n, r, d_in]``, ``b [n, r]`` of layer ``target`` (rows ``rows_t``) on ``x [n, d_in]``."""
+        p = self._picks(x.shape[0])
+        real = self.real(rec, target)[p]
+        real = real if rows_t is None else real[:, rows_t]
+        b = b[p]
+        recon = torch.baddbmm(b.unsqueeze(2), w[p], x[p].unsqueeze(2)).squeeze(2)
+        self.check(recon, real, real.abs() + b.abs(), rec, x, target)
+
+    def check_transposed(self, jt: torch.Tensor, b: torch.Tensor, x: torch.Tensor, rec: Record, target: int) -> None:
+        """Check maps in the forward chain's layout ``Jᵀ [n, d_in, d]`` with biases ``b [n, d]``."""
+        p = self._picks(x.shape[0])
+        real, b = self.real(rec, target)[p], b[p]
+        recon = torch.baddbmm(b.unsqueeze(1), x[p].unsqueeze(1), jt[p]).squeeze(1)
+        self.check(recon, real, real.abs() + b.abs(), rec, x, target)
+
+    def check_major(self, j: torch.Tensor, major: str, x: torch.Tensor, rec: Record, target: int) -> None:
+        """Check node-major ``J [M, n, F]`` or input-major ``J [F, n, M]`` maps along a fixed random
+        direction ``u [M]`` of the layer: ``uᵀ(J(x)·x) = uᵀ(h − b)``."""
+        p = self._picks(x.shape[0])
+        real, b = self.real(rec, target)[p], rec.biases[target - 1][p]
+        u = self._direction(real.shape[1])
+        j, xp = j[:, p], x[p]
+        n = xp.shape[0]
+        if major == "node":                    # [M, m·F] → uᵀJ [m, F] → · x
+            proj = torch.mv(j.reshape(j.shape[0], -1).t(), u).view(n, -1).mul_(xp).sum(1)
+        else:                                  # [F·m, M] → J u [F, m] → · xᵀ
+            proj = torch.mv(j.reshape(-1, j.shape[2]), u).view(j.shape[0], n).mul_(xp.t()).sum(0)
+        self.check(proj, (real - b) @ u, (real.abs() + b.abs()) @ u.abs(), rec, x, target)
+
+    def _direction(self, width: int) -> torch.Tensor:
+        cache = self.__dict__.setdefault("_directions", {})
+        if width not in cache:
+            g = torch.Generator().manual_seed(width)
+            cache[width] = (torch.rand(width, generator=g, dtype=torch.float64) + 0.5).to(self.device, self.dtype)
+        return cache[width]
+
+    def diagnose(self, rec: Record, x: torch.Tensor, target: int, rel: float) -> str:
+        """Which module breaks the chain: replay the chain's affine maps on the recorded slopes and
+        compare every hidden layer with the model's real one."""
+        L = self.chain.n_hidden
+        what = "the output" if target == L + 1 else f"hidden layer {target}"
+        head = (f"the chain reading of {type(self.model).__name__} does not reproduce {what} of the model "
+                f"(max error {rel:.1e} × the layer's scale, tolerance {self.tol:.1e})")
+        h = x
+        for k, (w, bias) in enumerate(self.weights):
+            pre = h if w is None else h @ w.t()
+            if bias is not None:
+                pre = pre + bias
+            if k == L:
+                got, blk = pre, self.chain.blocks[k]
+                name = " + ".join(blk.modules) or "the last activation"
+                real = rec.output
+            else:
+                o = rec.offsets[k]
+                got = rec.slopes[k] * pre + (0 if o is None else o)
+                name = self.chain.acts[k][0]
+                blk = self.chain.blocks[k]
+                name = f"{' + '.join(blk.modules) or 'identity'} → {name} ({type(self.chain.acts[k][1]).__name__})"
+                real = rec.hidden[k]
+            scale = float(real.abs().max()) + 1e-30
+            if float((got - real).abs().max()) > self.tol * scale * 10 or not torch.isfinite(got).all():
+                hooks = forward_hooks(self.model)
+                hooked = f"; hooks on the model: {'; '.join(hooks)}" if hooks else ""
+                return (f"{head}: the first layer that differs is {'the output' if k == L else f'HL{k + 1}'}, "
+                        f"computed by {name}{hooked}. Report the model to the maintainers, or pass "
+                        "method='general' (torch.func runs the model itself).")
+            h = real if k < L else h
+        return (f"{head}: every layer of the chain matches the model, so the chain products themselves are "
+                "wrong. Pass method='general' (torch.func runs the model itself).")
 
     def record(self, x: torch.Tensor, biases: bool = True) -> Record:
         """Forward record of ``x [n, d_in]`` in the compute dtype; ``biases``: also run the bias path
         (the Gram passes need only the slopes)."""
-        dev = _model_device(self.model)
-        rec = forward_record(self.chain, x.to(dev).to(_param_dtype(self.model, x.dtype)))
+        dev = model_device(self.model)
+        rec = model_record(self.model, self.chain, x.to(dev).to(_param_dtype(self.model, x.dtype)))
         cast = lambda t: t if t is None else t.to(device=self.device, dtype=self.dtype)  # noqa: E731
         rec.slopes = [cast(s) for s in rec.slopes]
         rec.offsets = [cast(o) for o in rec.offsets]
@@ -406,7 +285,7 @@ def _buffers(prep: _Prepared, size: int, like: torch.Tensor):
 
 def _prepare(model, x, dtype=None, device=None):
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise SLTTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     device = resolve_device(device, model)
     check_dtype(dtype)
     chain = to_chain(model)
@@ -442,11 +321,35 @@ def slt(model: nn.Module, x, layer="output", nodes=None, *, chunk: int = DEFAULT
         raise SLTInputError(f"method must be 'auto', 'chain' or 'general', got {method!r}")
     check_chunk(chunk)
     if method == "general" or (method == "auto" and not _is_chain(model)):
-        from .general import slt_general  # any feed-forward model via torch.func
         return slt_general(model, x, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
     prep, xt = _prepare(model, x, dtype, device)
-    with eval_mode(model):
-        return _slt_prepared(prep, xt, layer, nodes, chunk)
+    try:
+        with eval_mode(model):
+            return _slt_prepared(prep, xt, layer, nodes, chunk)
+    except ChainMismatchError as e:
+        return fall_back(model, e, prep.exact, lambda: slt_general(model, x, layer=layer, nodes=nodes, chunk=chunk,
+                                                                   dtype=dtype, device=device))
+
+
+def fall_back(model: nn.Module, err: ChainMismatchError, chain_exact: bool, general):
+    """After a failed verification: the general path's result ``general()`` when it is exact (or the
+    chain never claimed exactness), with a :class:`SLTFallbackWarning`; otherwise re-raise ``err``
+    with the general path's reason. The model is marked so that later calls go to the general path
+    directly (until it changes)."""
+    mark_broken(model, str(err))          # first: general() may dispatch again (slt_layers, streams)
+    try:
+        out = general()
+    except SLTInputError as e2:
+        mark_broken(model, None)
+        raise ChainMismatchError(f"{err} The general path cannot take this model either: {e2}") from e2
+    maps = out.values() if isinstance(out, dict) else [out]
+    exact = all(getattr(m, "exact", True) for m in maps)
+    if chain_exact and not exact:
+        mark_broken(model, None)
+        raise ChainMismatchError(f"{err} The general path reads the model as not piecewise linear, so no exact "
+                                 "map exists; pass method='general' for its Jacobian linearisation.") from err
+    warnings.warn(f"{err} Computed on the general path (torch.func) instead.", SLTFallbackWarning, stacklevel=3)
+    return out
 
 
 def _is_chain(model) -> bool:
@@ -469,8 +372,10 @@ def _slt_prepared(prep: _Prepared, xt: torch.Tensor, layer, nodes, chunk: int, s
     out_w, out_b = _output_buffers(prep, storage, "slt", n * r * d_in, n * r)
     out_w, out_b = out_w.view(n, r, d_in), out_b.view(n, r)
     chunk = max(1, int(chunk))
+    rows_t = None if rows is None else torch.as_tensor(rows, device=prep.device)
     for s, e, rec in prep.records(xt, chunk):
         _backward_chunk(prep, rec, target, rows, out_w[s:e], out_b[s:e])
+        prep.check_rows(out_w[s:e], out_b[s:e], xt[s:e], rec, target, rows_t)   # W(x)·x + b(x) = model's
     lay = "output" if target == prep.chain.n_hidden + 1 else target
     return LinearMap(out_w, out_b, prep.exact, lay, rows)
 
@@ -488,13 +393,16 @@ def slt_layers(model: nn.Module, x, layers: Sequence | None = None, *, chunk: in
     """
     check_chunk(chunk)
     if isinstance(model, nn.Module) and not _is_chain(model):
-        from .general import slt_general, _hook_count
         L = _hook_count(model, x, dtype, device)
         wanted = list(range(1, L + 1)) + ["output"] if layers is None else list(layers)
         return {lay.layer: lay for lay in (slt_general(model, x, l, chunk=chunk, dtype=dtype, device=device)
                                            for l in wanted)}
     prep, xt = _prepare(model, x, dtype, device)
-    return _slt_layers_prepared(prep, xt, layers, chunk)
+    try:
+        return _slt_layers_prepared(prep, xt, layers, chunk)
+    except ChainMismatchError as e:
+        return fall_back(model, e, prep.exact, lambda: slt_layers(model, x, layers, chunk=chunk, dtype=dtype,
+                                                                  device=device))
 
 
 def _slt_layers_prepared(prep: _Prepared, xt: torch.Tensor, layers, chunk: int, storage: dict | None = None) -> dict:
@@ -545,8 +453,9 @@ def _forward_chunk(prep: _Prepared, rec: Record, x: torch.Tensor, targets, outs)
     """Forward chain for one chunk; writes ``Jᵀ [n, d_in, d_k]`` and the biases (from the
     record's bias path) into ``outs`` ``{k: (weight, bias)}``."""
     _forward_chunk_major(prep, rec, x, targets, "sample", {k: o[0] for k, o in outs.items()})
-    for k, (_, ob) in outs.items():
+    for k, (ow, ob) in outs.items():
         ob.copy_(rec.biases[k - 1])
+        prep.check_transposed(ow, ob, x, rec, k)                  # W(x)·x + b(x) = the model's values
 
 
 def _forward_chunk_major(prep: _Prepared, rec: Record, x: torch.Tensor, targets, major: str,
@@ -621,13 +530,22 @@ def activations(model: nn.Module, x, *, chunk: int = 4096, dtype=None, device=No
     Models off the chain path take ``x [n, *shape]`` and give flattened activations.
     """
     if isinstance(model, nn.Module) and not _is_chain(model):
-        from .general import activations_general
         return activations_general(model, x, chunk=chunk, dtype=dtype, device=device)
     prep, xt = _prepare(model, x, dtype, device)
+    try:
+        return _activations_prepared(prep, xt, chunk)
+    except ChainMismatchError as e:
+        return fall_back(model, e, False, lambda: activations_general(model, x, chunk=chunk, dtype=dtype,
+                                                                      device=device))
+
+
+def _activations_prepared(prep: _Prepared, xt: torch.Tensor, chunk: int) -> dict:
+    model = prep.model
     parts = []
     with eval_mode(model):
         for s in range(0, xt.shape[0], chunk):
-            rec = forward_record(prep.chain, xt[s:s + chunk].to(_model_device(model)))
+            xb = xt[s:s + chunk].to(model_device(model))
+            rec = model_record(model, prep.chain, xb.to(_param_dtype(model, xb.dtype)))   # the real model's values
             parts.append(rec.hidden + [rec.output])
     L = prep.chain.n_hidden
     cat = [torch.cat([p[i] for p in parts]) for i in range(L + 1)]

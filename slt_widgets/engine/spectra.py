@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .slt import _forward_chunk_major, _is_chain, resolve_layer, slt_layers
-from .chain import eval_mode
+from .errors import SLTInputError
+
+from .slt import ChainMismatchError, _forward_chunk_major, _is_chain, fall_back, resolve_layer, slt_layers
+from .chain import eval_mode, to_chain
 from .grams import GramSum, gram_operand
 from .streaming import _prepared_batches, iter_inputs
 
@@ -27,11 +29,11 @@ def singular_spectrum(matrix) -> np.ndarray:
     m = matrix.detach().cpu().double() if isinstance(matrix, torch.Tensor) else torch.as_tensor(
         np.asarray(matrix, dtype=np.float64))
     if m.ndim != 2:
-        raise ValueError(f"singular_spectrum needs a 2-D matrix [N, F], got shape {tuple(m.shape)}")
+        raise SLTInputError(f"singular_spectrum needs a 2-D matrix [N, F], got shape {tuple(m.shape)}")
     if m.numel() == 0:
-        raise ValueError(f"singular_spectrum got an empty matrix of shape {tuple(m.shape)}")
+        raise SLTInputError(f"singular_spectrum got an empty matrix of shape {tuple(m.shape)}")
     if not torch.isfinite(m).all():
-        raise ValueError("singular_spectrum: the matrix contains NaN or inf")
+        raise SLTInputError("singular_spectrum: the matrix contains NaN or inf")
     return torch.linalg.svdvals(m).numpy()
 
 
@@ -49,17 +51,17 @@ def auc_score(sigmas, D: int | None = None, normalized: bool = False) -> float |
     """
     s = np.asarray(sigmas, dtype=np.float64)
     if s.ndim == 0 or s.shape[-1] == 0:
-        raise ValueError(f"auc_score needs a non-empty spectrum, got shape {s.shape}")
+        raise SLTInputError(f"auc_score needs a non-empty spectrum, got shape {s.shape}")
     if D is not None:
         if D < 2:
-            raise ValueError(f"D must be ≥ 2 (one trapezoid needs two values), got {D}")
+            raise SLTInputError(f"D must be ≥ 2 (one trapezoid needs two values), got {D}")
         if D > s.shape[-1]:
-            raise ValueError(f"D={D} exceeds the spectrum length {s.shape[-1]}")
+            raise SLTInputError(f"D={D} exceeds the spectrum length {s.shape[-1]}")
         s = s[..., :D]
     if s.shape[-1] < 2:
-        raise ValueError("auc_score needs at least two singular values")
+        raise SLTInputError("auc_score needs at least two singular values")
     if (s < 0).any():
-        raise ValueError("singular values must be non-negative")
+        raise SLTInputError("singular values must be non-negative")
     first = s[..., :1]
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = np.where(first > 0, s / np.where(first > 0, first, 1), np.nan)
@@ -110,20 +112,29 @@ class NodeSpectra:
 
 def _gram_pass(model, data, layers, per: str, batch_size: int, chunk: int, dtype, device, progress):
     """Accumulate per-node (``per='node'``: ``[M, F, F]``) or per-input (``[F, M, M]``) Grams."""
-    grams, counts, prep = {}, 0, None
     if not _is_chain(model):
         return _gram_pass_general(model, data, layers, per, batch_size, chunk, dtype, device, progress)
+    try:
+        return _gram_pass_chain(model, data, layers, per, batch_size, chunk, dtype, device, progress)
+    except ChainMismatchError as e:
+        return fall_back(model, e, False, lambda: _gram_pass_general(model, data, layers, per, batch_size, chunk,
+                                                                     dtype, device, progress))
+
+
+def _gram_pass_chain(model, data, layers, per, batch_size, chunk, dtype, device, progress):
+    grams, counts, prep = {}, 0, None
     for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, f"{per} spectra"):
         targets = sorted({resolve_layer(prep.chain, l) for l in layers})
         with eval_mode(model):
-            for s, e, rec in prep.records(xb, chunk, biases=False):
+            for s, e, rec in prep.records(xb, chunk):
                 for t, a in _forward_chunk_major(prep, rec, xb[s:e], targets, per).items():   # [M, c, F] / [F, c, M]
+                    prep.check_major(a, per, xb[s:e], rec, t)       # W(x)·x + b(x) = the model's values
                     if t not in grams:
                         grams[t] = GramSum(a.shape[0], a.shape[2])
                     grams[t].add(a)
         counts += len(xb)
     if prep is None:
-        raise ValueError("node_spectra got no data (an empty dataset or iterator)")
+        raise SLTInputError("node_spectra got no data (an empty dataset or iterator)")
     L = prep.chain.n_hidden
     for g in grams.values():            # free the float32 batch sums before the spectra are taken
         g.release()
@@ -143,7 +154,7 @@ def _gram_pass_general(model, data, layers, per, batch_size, chunk, dtype, devic
             grams[layer].add(a)
         counts += len(xb)
     if not grams:
-        raise ValueError("node_spectra got no data (an empty dataset or iterator)")
+        raise SLTInputError("node_spectra got no data (an empty dataset or iterator)")
     for g in grams.values():
         g.release()
     return grams, counts
@@ -159,7 +170,6 @@ def node_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: int
     ``{layer: NodeSpectra}``.
     """
     if layers is None:
-        from .chain import to_chain
         layers = list(range(1, to_chain(model).n_hidden + 1))
     grams, n = _gram_pass(model, data, layers, "node", batch_size, chunk, dtype, device, progress)
     out = {}
@@ -177,7 +187,6 @@ def input_spectra(model, data, layers=None, *, batch_size: int = 2048, chunk: in
     Returns ``{layer: NodeSpectra}`` whose ``sigmas`` is ``[F, M]`` (one row per input dim).
     """
     if layers is None:
-        from .chain import to_chain
         layers = list(range(1, to_chain(model).n_hidden + 1))
     grams, n = _gram_pass(model, data, layers, "input", batch_size, chunk, dtype, device, progress)
     out = {}

@@ -26,11 +26,12 @@ import numpy as np
 import torch
 
 from .chain import eval_mode, to_chain
-from .errors import SLTInputError
-from .slt import _forward_chunk_major, _is_chain, _prepare, activations, resolve_layer, slt_layers
+from .errors import SLTInputError, SLTTypeError
+from .slt import (ChainMismatchError, _forward_chunk_major, _is_chain, _prepare, activations, fall_back, resolve_layer,
+                  slt_layers)
 from .grams import GramSum, gram_operand
 from .spectra import NodeSpectra, auc_score, spectra_from_gram
-from .streaming import parse_bytes
+from .streaming import iter_inputs, parse_bytes
 
 __all__ = ["ClassMoments", "ActivationStats", "StreamedLDA", "SLTGrams", "streaming_activation_stats",
            "streaming_slt_spectra", "iter_labeled", "activation_layers"]
@@ -349,7 +350,6 @@ def iter_labeled(data, labels=None, batch_size: int = 4096, *, progress: bool = 
     a ``FrameDataset`` (its labels), a ``DataLoader`` or iterable of ``x`` or ``(x, y, …)``.
     labels: ``[N]`` (overrides the labels of the source; sliced alongside the batches).
     """
-    from .streaming import iter_inputs
     if labels is not None:
         y_all = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
         if y_all.ndim != 1:
@@ -379,7 +379,7 @@ def iter_labeled(data, labels=None, batch_size: int = 4096, *, progress: bool = 
             yield xb, None
         return
     if not hasattr(data, "__iter__"):
-        raise TypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
+        raise SLTTypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
                         "a DataLoader or an iterable of batches")
     it = data
     if progress:
@@ -542,8 +542,10 @@ def partition_grams(prep_or_model, x, blocks, per: str, groups=None, n_groups: i
             gc = g_all[s:s + chunk]
             if (gc < 0).all():
                 continue
-            rec = prep.record(xc, biases=False)
+            rec = prep.record(xc)
             outs = _forward_chunk_major(prep, rec, xc, targets, per)      # [M, c, F] or [F, c, M]
+            for t, j in outs.items():
+                prep.check_major(j, per, xc, rec, t)                      # W(x)·x + b(x) = the model's values
             for (gi, l, bi), acc in accs.items():
                 j = outs[resolve_layer(prep.chain, l)]
                 rows = gc == gi
@@ -587,6 +589,16 @@ def streaming_slt_spectra(model, data, layers=None, *, per: str = "node", groups
     """
     if per not in ("node", "input"):
         raise SLTInputError(f"per must be 'node' or 'input', got {per!r}")
+    args = dict(layers=layers, per=per, groups=groups, n_groups=n_groups, memory_budget=memory_budget,
+                batch_size=batch_size, chunk=chunk, dtype=dtype, device=device, progress=progress)
+    try:
+        return _streaming_slt_spectra(model, data, **args)
+    except ChainMismatchError as e:     # the chain reading failed verification: the general path, from the start
+        return fall_back(model, e, False, lambda: _streaming_slt_spectra(model, data, **args))
+
+
+def _streaming_slt_spectra(model, data, layers, per, groups, n_groups, memory_budget, batch_size, chunk, dtype,
+                           device, progress) -> dict:
     chain = to_chain(model) if _is_chain(model) else None
     if layers is None:
         if chain is None:

@@ -15,9 +15,11 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .slt import (DEFAULT_CHUNK, LinearMap, _is_chain, _prepare, _slt_layers_prepared, _slt_prepared, as_input,
+from .slt import (DEFAULT_CHUNK, ChainMismatchError, LinearMap, _is_chain, fall_back, _prepare, _slt_layers_prepared, _slt_prepared, as_input,
                   check_chunk, slt, slt_layers)
 from .chain import eval_mode
+from .errors import SLTIndexError, SLTInputError, SLTTypeError
+from .hooks import reading_key
 
 __all__ = ["iter_inputs", "iter_slt", "iter_slt_layers", "SLTCache", "parse_bytes"]
 
@@ -32,7 +34,7 @@ def _progress(it, total, desc, enabled):
 def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: str = "batches") -> Iterator[torch.Tensor]:
     """Yield input batches ``[b, D]`` as float tensors from arrays, datasets or loaders."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        raise SLTInputError(f"batch_size must be ≥ 1, got {batch_size}")
     if hasattr(data, "iter_batches") and hasattr(data, "labels"):           # FrameDataset
         total = -(-len(data) // batch_size)
         for _, xb, _ in _progress(data.iter_batches(batch_size), total, desc, progress):
@@ -40,7 +42,7 @@ def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: s
         return
     if isinstance(data, (np.ndarray, torch.Tensor)):
         if data.ndim < 2:
-            raise ValueError(f"data must be [N, D], got shape {tuple(data.shape)}")
+            raise SLTInputError(f"data must be [N, D], got shape {tuple(data.shape)}")
         n = data.shape[0]
         for s in _progress(range(0, n, batch_size), -(-n // batch_size), desc, progress):
             xb = data[s:s + batch_size]
@@ -51,10 +53,10 @@ def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: s
         for item in _progress(data, total, desc, progress):
             xb = item[0] if isinstance(item, (tuple, list)) else item
             if isinstance(xb, dict):
-                raise ValueError("batches are dicts; yield tensors x or tuples (x, y)")
+                raise SLTInputError("batches are dicts; yield tensors x or tuples (x, y)")
             yield torch.from_numpy(np.asarray(xb)) if not isinstance(xb, torch.Tensor) else xb
         return
-    raise TypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
+    raise SLTTypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
                     "a DataLoader or an iterable of batches")
 
 
@@ -70,12 +72,17 @@ def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
     """
     start = 0
     storage = {} if reuse_buffers else None
+    general = lambda xb: slt(model, xb, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)  # noqa
+    fell_back = False
     for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, f"SLT {layer}"):
-        if prep is None:  # conv nets, residual blocks: the torch.func path, batch by batch
-            m = slt(model, xb, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)
+        if prep is None or fell_back:  # conv nets, residual blocks: the torch.func path, batch by batch
+            m = general(xb)
         else:
-            with eval_mode(model):
-                m = _slt_prepared(prep, xb, layer, nodes, check_chunk(chunk), storage)
+            try:
+                with eval_mode(model):
+                    m = _slt_prepared(prep, xb, layer, nodes, check_chunk(chunk), storage)
+            except ChainMismatchError as e:     # this batch and the rest on the general path
+                m, fell_back = fall_back(model, e, prep.exact, lambda: general(xb)), True
         yield slice(start, start + len(xb)), m
         start += len(xb)
 
@@ -93,11 +100,16 @@ def iter_slt_layers(model, data, layers=None, *, batch_size: int = 256, chunk: i
     """
     start = 0
     storage = {} if reuse_buffers else None
+    general = lambda xb: slt_layers(model, xb, layers, chunk=check_chunk(chunk), dtype=dtype, device=device)  # noqa
+    fell_back = False
     for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, "SLT all layers"):
-        if prep is None:
-            maps = slt_layers(model, xb, layers, chunk=check_chunk(chunk), dtype=dtype, device=device)
+        if prep is None or fell_back:
+            maps = general(xb)
         else:
-            maps = _slt_layers_prepared(prep, xb, layers, check_chunk(chunk), storage)
+            try:
+                maps = _slt_layers_prepared(prep, xb, layers, check_chunk(chunk), storage)
+            except ChainMismatchError as e:     # this batch and the rest on the general path
+                maps, fell_back = fall_back(model, e, prep.exact, lambda: general(xb)), True
         yield slice(start, start + len(xb)), maps
         start += len(xb)
 
@@ -118,20 +130,58 @@ def _prepared_batches(model, data, batch_size, dtype, device, progress, desc):
             yield prep, as_input(xb, prep.chain.d_in, dtype=prep.dtype, device=prep.device)
 
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+
+
 def parse_bytes(value) -> int:
-    """``"512MB"``, ``"2 GB"``, ``1e9`` → bytes."""
-    if isinstance(value, (int, float)):
-        if value <= 0:
-            raise ValueError(f"memory budget must be positive, got {value}")
-        return int(value)
-    s = str(value).strip().upper().replace(" ", "").removesuffix("B").removesuffix("I")
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    try:
-        if s and s[-1] in units:
-            return int(float(s[:-1]) * units[s[-1]])
-        return int(float(s))
-    except ValueError:
-        raise ValueError(f"cannot read memory budget {value!r}; use bytes or e.g. '512MB', '2GB'") from None
+    """A memory budget as a positive number of bytes: ``"512MB"``, ``"2 GB"``, ``"1.5TiB"``, ``"64k"``,
+    ``1e9``. Units K, M, G, T, P are powers of 1024, with an optional ``i`` and ``B``, in any case.
+
+    Zero, negative, NaN or infinite budgets, budgets under one byte and unreadable text raise
+    :class:`SLTInputError` (a budget of nothing would silently cache nothing)."""
+    hint = "use a positive number of bytes or text such as '512MB' or '2GB'"
+    if isinstance(value, (bool, np.bool_)):
+        raise SLTInputError(f"memory budget must be a number of bytes or text such as '512MB', got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        number, unit = float(int(value)) if abs(int(value)) < 1 << 62 else float("inf"), ""
+    elif isinstance(value, (float, np.floating)):
+        number, unit = float(value), ""
+    elif isinstance(value, str):
+        text = value.strip().upper().replace(" ", "").replace("_", "")
+        body = text.removesuffix("B")
+        body = body.removesuffix("I") if body.endswith("I") and body[-2:-1] in "KMGTP" else body
+        unit = body[-1] if body and body[-1] in "KMGTP" else ""
+        try:
+            number = float(body[:len(body) - len(unit)])
+        except ValueError:
+            raise SLTInputError(f"cannot read memory budget {value!r}; {hint}") from None
+    else:
+        raise SLTInputError(f"memory budget must be a number of bytes or text such as '512MB', got "
+                            f"{type(value).__name__}")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise SLTInputError(f"memory budget {value!r} is not a finite size; {hint}")
+    size = number * _UNITS[unit]
+    if not size >= 1 or size == float("inf"):
+        raise SLTInputError(f"memory budget must be positive (at least one byte), got {value!r}; {hint}")
+    return int(size)
+
+
+def _nodes_key(nodes):
+    """A node selection in canonical form (see :meth:`SLTCache._key`); bad selections raise here,
+    before they can meet a cached entry."""
+    if nodes is None:
+        return None
+    if isinstance(nodes, slice):
+        return ("slice", nodes.start, nodes.stop, nodes.step)
+    arr = np.asarray(nodes.detach().cpu() if isinstance(nodes, torch.Tensor) else nodes)
+    if arr.dtype == bool:           # its length stays in the key: a mask of the wrong length must reach slt's check
+        kind, shape, arr = "mask", arr.shape, np.flatnonzero(arr)
+    elif np.issubdtype(arr.dtype, np.integer):
+        kind, shape = "rows", arr.shape
+    else:
+        raise SLTInputError(f"nodes must be ints, a slice or a boolean mask, got dtype {arr.dtype}")
+    digest = hashlib.blake2b(np.ascontiguousarray(arr, dtype=np.int64).tobytes(), digest_size=8).hexdigest()
+    return (kind, shape, digest)
 
 
 class SLTCache:
@@ -140,7 +190,8 @@ class SLTCache:
     ``cache.get(index, layer="output")`` computes the SLTs of ``dataset`` samples
     ``index [n]`` once and returns the cached :class:`LinearMap` afterwards; least
     recently used entries are evicted when their total size passes ``memory_budget``.
-    A selection larger than the whole budget is computed but not kept.
+    A selection larger than the whole budget is computed but not kept. When the model changes
+    (its parameters are trained or replaced, a buffer changes, a hook is added) the cache empties.
     """
 
     def __init__(self, model, dataset, memory_budget="1GB", *, chunk: int = DEFAULT_CHUNK,
@@ -150,6 +201,7 @@ class SLTCache:
         self.memory_budget = parse_bytes(memory_budget)
         self.chunk, self.dtype, self.device = chunk, dtype, device
         self._store: OrderedDict = OrderedDict()
+        self._model_key = None        # what the stored maps were computed from (see hooks.reading_key)
         self._bytes = 0
         self._lock = threading.RLock()
         self.hits = 0
@@ -157,10 +209,13 @@ class SLTCache:
 
     @staticmethod
     def _key(layer, index: np.ndarray, nodes) -> tuple:
+        """(layer, samples, nodes) in canonical form: equal keys mean the same SLT rows.
+
+        Samples and node lists keep their order and repeats (``nodes=[1, 0, 1]`` gives rows 1, 0, 1);
+        a boolean node mask is keyed by its length and the rows it selects; a slice stays a slice.
+        """
         h = hashlib.blake2b(np.ascontiguousarray(index, dtype=np.int64).tobytes(), digest_size=16).hexdigest()
-        nk = None if nodes is None else hashlib.blake2b(
-            np.ascontiguousarray(np.asarray(nodes), dtype=np.int64).tobytes(), digest_size=8).hexdigest()
-        return (str(layer), h, nk)
+        return ((type(layer).__name__, str(layer)), h, _nodes_key(nodes))
 
     def _features(self, index: np.ndarray):
         if hasattr(self.dataset, "features_at"):
@@ -172,20 +227,25 @@ class SLTCache:
         idx = np.asarray(index)
         if idx.dtype == bool:
             if idx.shape != (len(self.dataset),):
-                raise IndexError(f"a boolean selection must have one entry per sample ({len(self.dataset)}), "
+                raise SLTIndexError(f"a boolean selection must have one entry per sample ({len(self.dataset)}), "
                                  f"got shape {idx.shape}")
             idx = np.flatnonzero(idx)
         elif idx.size and not np.issubdtype(idx.dtype, np.integer):
-            raise IndexError(f"sample indices must be ints or a boolean mask, got dtype {idx.dtype}")
+            raise SLTIndexError(f"sample indices must be ints or a boolean mask, got dtype {idx.dtype}")
         idx = idx.astype(np.int64, copy=False)
         if idx.size == 0:
-            raise ValueError("the selection is empty: choose at least one sample (is the class present "
+            raise SLTInputError("the selection is empty: choose at least one sample (is the class present "
                              "in this split?)")
         n_total = len(self.dataset)
         if idx.min() < 0 or idx.max() >= n_total:
-            raise IndexError(f"sample index out of range 0..{n_total - 1}")
+            raise SLTIndexError(f"sample index out of range 0..{n_total - 1}")
         key = self._key(layer, idx, nodes)
         with self._lock:
+            model_key = reading_key(self.model)
+            if model_key != self._model_key:   # trained further, weights replaced, a hook added: start afresh
+                self._store.clear()
+                self._bytes = 0
+                self._model_key = model_key
             if key in self._store:
                 self._store.move_to_end(key)
                 self.hits += 1
