@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from .checkpoint import save_checkpoint
 from .mlp import mlp
 from .train import evaluate
+from .utterances import eval_sample as _eval_sample
 
 __all__ = ["PAPER_WIDE", "run_paper_wide", "paper_wide_disk_mb"]
 
@@ -61,7 +62,6 @@ def run_paper_wide(args, train_ds, data: dict, corpus_info: dict) -> dict:
     ``batch_size``, ``patience``, ``wide_epochs``, ``wide_max_minutes``, ``threads``,
     ``max_train_eval_frames``); data: split name → FrameDataset (``dev`` required).
     """
-    from .train_demo import _eval_sample
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)

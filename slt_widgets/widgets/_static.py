@@ -172,26 +172,10 @@ def describe(widget) -> str:
 
 
 def _describe_view(w) -> str | None:
-    from .cluster_tree import ClusterTree
-    from .embedding_view import EmbeddingView
-    from .selectivity_map import SelectivityMap
-    from .spectrum_view import SpectrumView
-    from .template_panel import TemplatePanel
-
-    if isinstance(w, TemplatePanel):
-        head = w.title + (f" — {w.count} {w.count_unit}" if w.count is not None else "")
-        return (f"templates {head}: " if head else "templates: ") + ", ".join(t or "untitled" for t in w.titles)
-    if isinstance(w, ClusterTree):
-        sel = f", cluster {w.selected} selected" if w.selected >= 0 else ""
-        return f"cluster tree {w.title}: {w.n_leaves} samples, {w.n_clusters} clusters at cut {w.cut:.3g}{sel}"
-    if isinstance(w, SelectivityMap):
-        K, M = w.csv.shape
-        return f"selectivity map {w.layer_title}: {K} classes × {M} nodes in clustered order"
-    if isinstance(w, SpectrumView):
-        return f"spectra {w.title}: " + ", ".join(w.label(k) for k in w.names)
-    if isinstance(w, EmbeddingView):
-        return f"embedding {w.title}: {len(w.xy)} points in {len(set(w.color_ids.tolist()))} colours"
-    return None
+    """A view's own words (``alt_text()``), or None for a box or a control; asked of the view
+    so that this module imports no view (the views import it)."""
+    own = getattr(w, "alt_text", None)
+    return own() if callable(own) else None
 
 
 class StaticPNG:

@@ -252,3 +252,9 @@ class ClusterTree(SLTAnyWidget):
         return render_cluster_tree(self._tree, leaf, self._leaf_labels, self.cut,
                                    selected=self.selected, title=self.title, orientation=self.orientation,
                                    height_label=self.height_label)
+
+    def alt_text(self) -> str:
+        """What the view shows, in words: the text alternative of its picture (screen readers)."""
+        sel = f", cluster {self.selected} selected" if self.selected >= 0 else ""
+        return f"cluster tree {self.title}: {self.n_leaves} samples, {self.n_clusters} clusters at cut {self.cut:.3g}{sel}"
+

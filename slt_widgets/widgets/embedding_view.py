@@ -264,3 +264,8 @@ class EmbeddingView(StaticPNG, W.VBox):
         """The same PNG as :meth:`to_png`, as bytes."""
         from ._static import render_png_bytes
         return render_png_bytes(self.render, figsize=(4.6, 4), dpi=dpi)
+
+    def alt_text(self) -> str:
+        """What the view shows, in words: the text alternative of its picture (screen readers)."""
+        return f"embedding {self.title}: {len(self.xy)} points in {len(set(self.color_ids.tolist()))} colours"
+

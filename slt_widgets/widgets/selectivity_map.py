@@ -133,3 +133,9 @@ class SelectivityMap(SLTAnyWidget):
                                       self.col_linkage, leaf_cluster, self.col_cut, self.class_names,
                                       normalize=self.normalize, layer_title=self.layer_title,
                                       selected_node=self.selected_node, selected_class=self.selected_class)
+
+    def alt_text(self) -> str:
+        """What the view shows, in words: the text alternative of its picture (screen readers)."""
+        K, M = self.csv.shape
+        return f"selectivity map {self.layer_title}: {K} classes × {M} nodes in clustered order"
+

@@ -203,3 +203,8 @@ class SpectrumView(StaticPNG, W.VBox):
         """The same PNG as :meth:`to_png`, as bytes."""
         from ._static import render_png_bytes
         return render_png_bytes(self.render, figsize=(5, 3.6), dpi=dpi)
+
+    def alt_text(self) -> str:
+        """What the view shows, in words: the text alternative of its picture (screen readers)."""
+        return f"spectra {self.title}: " + ", ".join(self.label(k) for k in self.names)
+

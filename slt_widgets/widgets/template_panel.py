@@ -148,3 +148,9 @@ class TemplatePanel(SLTAnyWidget):
                                      heading=self.heading(), x_label=self.x_label, y_label=self.y_label,
                                      x_ticks=self.x_ticks, y_ticks=self.y_ticks, columns=self.columns,
                                      origin=self.origin)
+
+    def alt_text(self) -> str:
+        """What the view shows, in words: the text alternative of its picture (screen readers)."""
+        head = self.title + (f" — {self.count} {self.count_unit}" if self.count is not None else "")
+        return (f"templates {head}: " if head else "templates: ") + ", ".join(t or "untitled" for t in self.titles)
+
