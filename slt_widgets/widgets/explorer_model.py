@@ -291,7 +291,7 @@ class ExplorerModel(T.HasTraits):
                                  f"or source='all'")
         # ---- embedding and what the views draw (may raise: nothing set yet)
         xy, used = self._embedding_of(view, emb, space)
-        frame = self._frame(view, labels, n_drawn, positions, xy, cluster, emb, space, used, user_rows)
+        frame = self._frame(view, labels, n_drawn, positions, xy, cluster, emb, space, used, user_rows, src)
         idx = view.index[positions]
         idx.setflags(write=False)
         sel = Selection(cls=self.dataset.class_names[view.cls], layer=view.layer, node=view.node,
@@ -471,21 +471,23 @@ class ExplorerModel(T.HasTraits):
         acts = collect_activations(self.model, self.dataset, [lay], view.index)[lay]
         return self._lda[lay].transform(acts)
 
-    def _frame(self, view, labels, n_drawn, positions, xy, cluster, emb, space, used, user=None) -> Frame:
+    def _frame(self, view, labels, n_drawn, positions, xy, cluster, emb, space, used, user=None,
+               src="all") -> Frame:
         names = self.dataset.class_names
         cname = names[view.cls]
         lname = layer_label(view.layer)
         ref_sig, ref_mean, ref_n = self._reference(view.layer, view.node)
         slt_mean = view.slts[positions].mean(0)
-        if cluster is None:
+        if cluster is None and src == "all":
             diff, diff_title = slt_mean - ref_mean, "SLT − all classes"
         else:
             diff, diff_title = slt_mean - view.slts.mean(0), "SLT − whole class"
         images = np.stack([view.features[positions].mean(0), slt_mean, diff]).astype(np.float32)
         spectra = {f"all classes (n={ref_n})": ref_sig, f"class {cname} (n={view.n})": view.sigmas}
         reference, highlight = list(spectra)
-        if cluster is not None:
-            text = "brushed points" if cluster == "brush" else f"cluster {cluster}"
+        if cluster is not None or src != "all":
+            text = "whole class" if cluster is None else "brushed points" if cluster == "brush" else f"cluster {cluster}"
+            text += "" if src == "all" else f", only {src}"
             highlight = f"{text} (n={len(positions)})"
             spectra[highlight] = np.linalg.svd(view.slts[positions].astype(np.float64), compute_uv=False)
         titles = {"tree": f"UPGMA of SLT shapes · {cname} · {lname} node {view.node}",
