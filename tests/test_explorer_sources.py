@@ -67,7 +67,8 @@ def test_status_and_heading_split_the_count(explorer, joined):
     s = explorer.selection
     assert s.n == MAX and s.n_yours == len(mine)
     assert f"{MAX} frames ({len(mine)} yours)" in explorer.status.value
-    assert f"({len(mine)} yours)" in explorer.templates.title
+    assert explorer.templates.title.endswith(f"whole class — {MAX} frames ({len(mine)} yours)")
+    assert explorer.templates.count is None                            # no second, unsplit count
 
 
 def test_embedding_marks_exactly_the_user_frames(explorer, joined):

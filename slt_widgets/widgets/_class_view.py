@@ -95,12 +95,13 @@ def class_samples(model, dataset, cls: int, max_samples: int, seed: int = 0,
     if source is not None:
         user = np.asarray(source)[idx] != 0
         mine, idx = idx[user], idx[~user]
-    note = f"{len(idx)} samples of {name!r}"
+    note = f"{len(idx)} {'samples' if source is None else 'corpus samples'} of {name!r}"
     if correct_only and len(idx):
         pred = predict(model, dataset, index=idx)
         ok = idx[pred == cls]
         if len(ok) >= 3:
-            note = f"{len(ok)} of {len(idx)} samples of {name!r} classified correctly"
+            note = f"{len(ok)} of {len(idx)} {'samples' if source is None else 'corpus samples'} of {name!r} " \
+                   "classified correctly"
             idx = ok
         else:
             note += f" (only {len(ok)} classified correctly: using all of them)"

@@ -309,10 +309,11 @@ class Explorer(StaticPNG, W.VBox):
             self.embedding.title = f.titles["embedding"]
             # templates
             head = f"{s.cls} · {s.layer_name} node {s.node} · {s.cluster_text}{s.source_text}"
-            if s.n_yours is not None:
-                head += f" · {st.count_text()}"
+            count = s.n
+            if s.n_yours is not None:          # the panel's "— n frames" cannot split the count: say it here
+                head, count = f"{head} — {st.count_text()}", None
             self.templates.set_panels(f.images.reshape((3,) + st.image_shape), titles=list(f.image_titles),
-                                      kinds=["features", "slt", "diff"], title=head, count=s.n)
+                                      kinds=["features", "slt", "diff"], title=head, count=count)
             # spectra
             keys = list(f.spectra)
             self.spectra.set_spectra(f.spectra, highlight=f.highlight, reference=f.reference,
