@@ -95,6 +95,8 @@ def test_select_source_you_is_exactly_the_user_frames_of_the_class(explorer, joi
     f = explorer.state.frame                                           # your mean SLT against the class's
     np.testing.assert_allclose(f.images[1], f.view.slts[np.isin(f.view.index, mine)].mean(0), rtol=1e-5, atol=1e-6)
     assert f.image_titles[2] == "SLT − whole class" and f.highlight == f"whole class, only you (n={len(mine)})"
+    played = explorer.play_exemplars(3)                                # your frames carry their own audio
+    assert np.isin(played, mine).all() and len(played) == 3
     # kept while the view stays; a cluster narrows it to the user's frames of that cluster
     labels = explorer.state.frame.labels
     view = explorer.state.view
