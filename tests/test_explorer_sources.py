@@ -81,6 +81,9 @@ def test_embedding_marks_exactly_the_user_frames(explorer, joined):
     col = np.asarray(explorer.embedding.scatter.color)
     assert (col[marked] == col.max()).all() and (col[~marked] < col.max()).all()   # their own colour
     assert f"you (n={len(mine)})" in explorer.embedding.legend.value
+    labels = explorer.state.frame.labels                               # cluster entries add up to the tree's
+    k0, k0_mine = int((labels == 0).sum()), int(((labels == 0) & marked).sum())
+    assert f"cluster 0 ({k0 - k0_mine}, +{k0_mine} you)" in explorer.embedding.legend.value
     png = explorer.embedding.to_bytes(60)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -114,7 +114,7 @@ class EmbeddingView(StaticPNG, W.VBox):
         """Show ``xy [n, 2]`` coloured by ``color_ids [n]`` (ints ≥ 0; ``names[i]`` labels id i;
         ids ≥ ``grey_from`` are drawn grey: the "other" group). ``marked``: None or ``[n]`` bool —
         those points (a user's own frames) are drawn in one colour of their own with a legend entry
-        ``"{marked_name} (n=k)"``; the cluster entries then count the other points.
+        ``"{marked_name} (n=k)"``; a cluster entry then reads ``"cluster 0 (110, +27 you)"``.
 
         Clears the selection and the brush. Coordinates travel as binary float32.
         """
@@ -199,12 +199,13 @@ class EmbeddingView(StaticPNG, W.VBox):
             col[self.marked] = len(CLUSTER_COLORS) + 1
         self.scatter.color = col
         counts = np.bincount(self.color_ids if self.marked is None else self.color_ids[~self.marked], minlength=k)
-        shown = [i for i in range(k) if counts[i]]
+        self._marked_counts = None if self.marked is None else np.bincount(self.color_ids[self.marked], minlength=k)
+        shown = [i for i in range(k) if counts[i] or (self._marked_counts is not None and self._marked_counts[i])]
         rest = shown[LEGEND_MAX:]                # many small outlier clusters: summarise them
         # one nowrap unit per entry: a swatch never wraps away from its label
         items = [f"<span style='white-space:nowrap;margin-right:8px'><span style='display:inline-block;width:10px;"
                  f"height:10px;margin-right:3px;background:{self._color_of(i)}'></span>"
-                 f"{text(self.names[i])} ({counts[i]})</span>" for i in shown[:LEGEND_MAX]]
+                 f"{text(self.names[i])} ({counts[i]}{self._marked_in(i)})</span>" for i in shown[:LEGEND_MAX]]
         if rest:
             items.append(f"<span style='white-space:nowrap;color:var(--jp-ui-font-color2, #616161)'>+ {len(rest)} "
                          f"small clusters ({int(counts[rest].sum())} points)</span>")
@@ -214,6 +215,11 @@ class EmbeddingView(StaticPNG, W.VBox):
                          f"</span>{text(self.marked_name)} (n={int(self.marked.sum())})</span>")
         self.legend.value = ("<div style='font-size:11px;line-height:1.6;color:var(--jp-ui-font-color1, #222)'>"
                              + " ".join(items) + "</div>")
+
+    def _marked_in(self, i: int) -> str:
+        """``", +27 you"``: the marked points of id ``i`` (drawn in the marked colour, so counted apart)."""
+        m = self._marked_counts
+        return "" if m is None or not m[i] else f", +{int(m[i])} {text(self.marked_name)}"
 
     def highlight(self, positions) -> None:
         """Mark ``positions [k]`` as selected in the plot without publishing ``selected``."""
