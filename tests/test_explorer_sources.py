@@ -128,6 +128,22 @@ def test_unknown_source_is_refused_with_a_did_you_mean_and_nothing_changes(explo
     assert explorer.selection is before
 
 
+def test_a_class_without_user_frames_refuses_source_you_and_the_picker_snaps_back(joined, explorer):
+    _, both = joined
+    code = both.meta["source_code"]
+    k = next(k for k in range(both.n_classes) if not ((both.labels == k) & (code == 1)).any()
+             and ((both.labels == k) & (code == 0)).sum() >= 3)
+    before = explorer.select(cls=k)
+    assert before.n_yours == 0 and not explorer.embedding.marked.any()
+    with pytest.raises(ValueError, match="holds no samples from source 'you'"):
+        explorer.select(source="you")
+    assert explorer.selection is before
+    explorer.source_picker.value = "you"                               # the same request from the dropdown
+    assert explorer.selection is before and explorer.source_picker.value == "all"
+    assert "holds no samples" in str(explorer.error_area.errors[-1])
+    explorer.select(cls="S")
+
+
 def test_untagged_dataset_refuses_source_and_is_unchanged(joined):
     model, both = joined
     plain = both.subset(np.arange(len(both)))
