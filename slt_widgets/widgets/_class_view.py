@@ -74,31 +74,49 @@ def layer_label(layer) -> str:
 
 
 def class_samples(model, dataset, cls: int, max_samples: int, seed: int = 0,
-                  correct_only: bool = True) -> tuple[np.ndarray, str]:
+                  correct_only: bool = True, source=None) -> tuple[np.ndarray, str]:
     """Sample indices ``[n]`` (sorted) of class ``cls`` the Explorer analyses, and a note.
 
     As in the paper, only samples the network classifies correctly (when ``correct_only``
     and at least 3 of them exist; otherwise all samples of the class, said in the note),
     subsampled without replacement to ``max_samples`` with ``seed``.
+
+    source: None, or ``[N]`` ints (``meta["source_code"]`` of :func:`~slt_widgets.datasets.with_source`:
+    0 corpus, ≠ 0 the user's). Then *every* user frame of the class is kept — misclassified ones too,
+    since where the net fails them is the point — and only the corpus's frames are filtered by
+    ``correct_only`` and subsampled, to ``max_samples`` minus the user's count (at least 3).
     """
     idx = np.flatnonzero(np.asarray(dataset.labels) == cls)
     name = dataset.class_names[cls]
     if len(idx) < 3:
         raise ValueError(f"class {name!r} has {len(idx)} samples in this dataset; the Explorer needs at "
                          "least 3 (choose another class or a larger split)")
-    note = f"{len(idx)} samples of {name!r}"
-    if correct_only:
+    mine = np.zeros(0, np.int64)
+    if source is not None:
+        user = np.asarray(source)[idx] != 0
+        mine, idx = idx[user], idx[~user]
+    note = f"{len(idx)} {'samples' if source is None else 'corpus samples'} of {name!r}"
+    if correct_only and len(idx):
         pred = predict(model, dataset, index=idx)
         ok = idx[pred == cls]
         if len(ok) >= 3:
-            note = f"{len(ok)} of {len(idx)} samples of {name!r} classified correctly"
+            note = f"{len(ok)} of {len(idx)} {'samples' if source is None else 'corpus samples'} of {name!r} " \
+                   "classified correctly"
             idx = ok
         else:
             note += f" (only {len(ok)} classified correctly: using all of them)"
-    if len(idx) > max_samples:
+    budget = max_samples if source is None else max(3, max_samples - len(mine))
+    if len(idx) > budget:
         rng = np.random.default_rng(seed)
-        idx = np.sort(rng.choice(idx, size=max_samples, replace=False))
-        note += f"; random subset of {max_samples} (seed {seed})"
+        idx = np.sort(rng.choice(idx, size=budget, replace=False))
+        note += f"; random subset of {budget} (seed {seed})"
+    if source is not None:
+        if len(mine):
+            wrong = int((predict(model, dataset, index=mine) != cls).sum())
+            note += f"; all {len(mine)} of yours kept ({wrong} misclassified)"
+        else:
+            note += "; none of yours"
+        idx = np.sort(np.concatenate([idx, mine]))
     return idx.astype(np.int64), note
 
 

@@ -28,6 +28,7 @@ _SELECTORS = ("brush", "lasso", "off")
 
 LEGEND_MAX = 12   # legend entries before the rest are summarised
 OTHER_GREY = "#a8a8a8"   # points of the grey "other" group (small clusters)
+MARKED_COLOR = "#e6007e"  # the user's own frames next to the corpus's: one colour no cluster uses
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -68,8 +69,8 @@ class EmbeddingView(StaticPNG, W.VBox):
             unselected_style={"opacity": 0.25})
         self.brush = BrushSelector(x_scale=self.sx, y_scale=self.sy, marks=[self.scatter], color="#555555")
         self.lasso = LassoSelector(marks=[self.scatter], color="#555555")
-        self.color_scale.colors = list(CLUSTER_COLORS) + [OTHER_GREY]
-        self.color_scale.domain = list(range(len(CLUSTER_COLORS) + 1))
+        self.color_scale.colors = list(CLUSTER_COLORS) + [OTHER_GREY, MARKED_COLOR]
+        self.color_scale.domain = list(range(len(CLUSTER_COLORS) + 2))
         self.x_axis = bq.Axis(scale=self.sx, label="dim 1", tick_format=".3~g")
         self.y_axis = bq.Axis(scale=self.sy, orientation="vertical", label="dim 2", tick_format=".3~g")
         # no bqplot toolbar: it would sit over the title; brush/lasso/off are the buttons below
@@ -94,6 +95,8 @@ class EmbeddingView(StaticPNG, W.VBox):
         self.color_ids = np.zeros(0, np.int64)
         self.names: tuple[str, ...] = ()
         self.grey_from: int | None = None
+        self.marked: np.ndarray | None = None     # [n] bool: points drawn in MARKED_COLOR (the user's)
+        self.marked_name = "you"
         self._brushed = False          # a brush / lasso shape may be drawn in the browser
         self._apply_mode(selector)
 
@@ -107,9 +110,11 @@ class EmbeddingView(StaticPNG, W.VBox):
 
     # ---------------------------------------------------------------------- data
     def set_points(self, xy, color_ids, names: Sequence[str] | None = None, *, title: str | None = None,
-                   grey_from: int | None = None) -> None:
+                   grey_from: int | None = None, marked=None, marked_name: str = "you") -> None:
         """Show ``xy [n, 2]`` coloured by ``color_ids [n]`` (ints ≥ 0; ``names[i]`` labels id i;
-        ids ≥ ``grey_from`` are drawn grey: the "other" group).
+        ids ≥ ``grey_from`` are drawn grey: the "other" group). ``marked``: None or ``[n]`` bool —
+        those points (a user's own frames) are drawn in one colour of their own with a legend entry
+        ``"{marked_name} (n=k)"``; a cluster entry then reads ``"cluster 0 (110, +27 you)"``.
 
         Clears the selection and the brush. Coordinates travel as binary float32.
         """
@@ -132,7 +137,7 @@ class EmbeddingView(StaticPNG, W.VBox):
                     axis.tick_values = np.asarray(nice_ticks(lo - pad, hi + pad), dtype=np.float64)
                 self.scatter.x = xy[:, 0]
                 self.scatter.y = xy[:, 1]
-                self._set_colors(color_ids, names, grey_from)
+                self._set_colors(color_ids, names, grey_from, marked, marked_name)
             finally:
                 self._muted = False
         self.clear_brush()
@@ -156,20 +161,26 @@ class EmbeddingView(StaticPNG, W.VBox):
         finally:
             self._muted = False
 
-    def set_colors(self, color_ids, names: Sequence[str] | None = None, *, grey_from: int | None = None) -> None:
-        """Recolour the points: ``color_ids [n]`` ints, ``names`` one label per id (ids ≥ ``grey_from`` grey)."""
+    def set_colors(self, color_ids, names: Sequence[str] | None = None, *, grey_from: int | None = None,
+                   marked=None, marked_name: str = "you") -> None:
+        """Recolour the points: ``color_ids [n]`` ints, ``names`` one label per id (ids ≥ ``grey_from`` grey),
+        ``marked`` None or ``[n]`` bool (see :meth:`set_points`)."""
         with self.scatter.hold_sync():
-            self._set_colors(color_ids, names, grey_from)
+            self._set_colors(color_ids, names, grey_from, marked, marked_name)
 
     def _color_of(self, i: int) -> str:
         if self.grey_from is not None and i >= self.grey_from:
             return OTHER_GREY
         return CLUSTER_COLORS[i % len(CLUSTER_COLORS)]
 
-    def _set_colors(self, color_ids, names, grey_from=None) -> None:
+    def _set_colors(self, color_ids, names, grey_from=None, marked=None, marked_name="you") -> None:
         c = np.asarray(color_ids)
         if c.shape != (len(self.xy),):
             raise ValueError(f"color_ids must be [n] = [{len(self.xy)}] (one per point), got shape {c.shape}")
+        if marked is not None:
+            marked = np.asarray(marked)
+            if marked.shape != c.shape or marked.dtype != bool:
+                raise ValueError(f"marked must be None or [n] = [{len(self.xy)}] bool, got {marked.dtype} {marked.shape}")
         if c.size and (not np.issubdtype(c.dtype, np.integer) or c.min() < 0):
             raise ValueError("color_ids must be integers ≥ 0 (class or cluster ids)")
         k = int(c.max()) + 1 if c.size else 0
@@ -182,19 +193,33 @@ class EmbeddingView(StaticPNG, W.VBox):
         col = (self.color_ids % len(CLUSTER_COLORS)).astype(np.int32)
         if self.grey_from is not None:
             col[self.color_ids >= self.grey_from] = len(CLUSTER_COLORS)
+        self.marked = None if marked is None else marked.copy()
+        self.marked_name = str(marked_name)
+        if self.marked is not None:
+            col[self.marked] = len(CLUSTER_COLORS) + 1
         self.scatter.color = col
-        counts = np.bincount(self.color_ids, minlength=k)
-        shown = [i for i in range(k) if counts[i]]
+        counts = np.bincount(self.color_ids if self.marked is None else self.color_ids[~self.marked], minlength=k)
+        self._marked_counts = None if self.marked is None else np.bincount(self.color_ids[self.marked], minlength=k)
+        shown = [i for i in range(k) if counts[i] or (self._marked_counts is not None and self._marked_counts[i])]
         rest = shown[LEGEND_MAX:]                # many small outlier clusters: summarise them
         # one nowrap unit per entry: a swatch never wraps away from its label
         items = [f"<span style='white-space:nowrap;margin-right:8px'><span style='display:inline-block;width:10px;"
                  f"height:10px;margin-right:3px;background:{self._color_of(i)}'></span>"
-                 f"{text(self.names[i])} ({counts[i]})</span>" for i in shown[:LEGEND_MAX]]
+                 f"{text(self.names[i])} ({counts[i]}{self._marked_in(i)})</span>" for i in shown[:LEGEND_MAX]]
         if rest:
             items.append(f"<span style='white-space:nowrap;color:var(--jp-ui-font-color2, #616161)'>+ {len(rest)} "
                          f"small clusters ({int(counts[rest].sum())} points)</span>")
+        if self.marked is not None:
+            items.append(f"<span style='white-space:nowrap;margin-right:8px'><span style='display:inline-block;"
+                         f"width:10px;height:10px;margin-right:3px;border-radius:5px;background:{MARKED_COLOR}'>"
+                         f"</span>{text(self.marked_name)} (n={int(self.marked.sum())})</span>")
         self.legend.value = ("<div style='font-size:11px;line-height:1.6;color:var(--jp-ui-font-color1, #222)'>"
                              + " ".join(items) + "</div>")
+
+    def _marked_in(self, i: int) -> str:
+        """``", +27 you"``: the marked points of id ``i`` (drawn in the marked colour, so counted apart)."""
+        m = self._marked_counts
+        return "" if m is None or not m[i] else f", +{int(m[i])} {text(self.marked_name)}"
 
     def highlight(self, positions) -> None:
         """Mark ``positions [k]`` as selected in the plot without publishing ``selected``."""
@@ -247,10 +272,17 @@ class EmbeddingView(StaticPNG, W.VBox):
         elif len(self.xy):
             ax.scatter(self.xy[:, 0], self.xy[:, 1], c=list(cols), s=8, alpha=alpha, lw=0)
         from matplotlib.patches import Patch
-        present = np.unique(self.color_ids)
+        from matplotlib.lines import Line2D
+        handles = []
+        if self.marked is not None and self.marked.any():
+            m = self.marked
+            ax.scatter(self.xy[m, 0], self.xy[m, 1], c=MARKED_COLOR, marker="D", s=16, edgecolors="k", lw=0.4)
+            handles.append(Line2D([], [], ls="", marker="D", color=MARKED_COLOR, markeredgecolor="k",
+                                  label=f"{self.marked_name} (n={int(m.sum())})"))
+        present = np.unique(self.color_ids if self.marked is None else self.color_ids[~self.marked])
         if len(present) <= 12:
             ax.legend(handles=[Patch(color=self._color_of(int(i)), label=self.names[i])
-                               for i in present], fontsize=7, loc="best")
+                               for i in present] + handles, fontsize=7, loc="best")
         ax.set_title(self.figure.title, fontsize=10)
         ax.set_xlabel("dim 1")
         ax.set_ylabel("dim 2")

@@ -53,6 +53,13 @@ class Explorer(StaticPNG, W.VBox):
         tree is then the coarsest with that many clusters of ≥ 2 % of the samples.
     layout : an ``ipywidgets.Layout`` for the outer box (the only widget keyword taken).
 
+    A dataset joined by :func:`slt_widgets.datasets.with_source` (``meta["source_code"]``) shows
+    the user's frames next to the corpus's: every user frame of the class is kept (misclassified
+    ones too, whatever ``correct_only``; only the corpus is filtered and subsampled), the
+    embedding draws them in their own colour with a legend entry "you (n=…)", the status and the
+    template heading split the count ("412 frames (27 yours)"), and ``select(source="you")`` (or
+    the ``source_picker`` dropdown) selects only the user's frames of the class or cluster.
+
     The tree is UPGMA (Euclidean) of the unit-normalised SLTs, cut by default so that 2–12
     prototype clusters, each ≥ 2 % of the samples, are drawn in colour and the rest form one grey
     "other" group (:func:`~slt_widgets.analysis.prototype_cut`, which says why).
@@ -109,6 +116,11 @@ class Explorer(StaticPNG, W.VBox):
         self.cut_slider = W.FloatSlider(description="cut", min=0.0, max=1.0, step=0.001, continuous_update=False,
                                         readout_format=".3g", layout=W.Layout(width="320px"), style=small)
         self.cut_slider.add_class("slt-cut-slider")
+        srcs = ("all",) + (st.source_names or ())
+        self.source_picker = W.Dropdown(options=list(srcs), value="all", description="frames",
+                                        layout=W.Layout(width="170px", display=None if st.source_names else "none"),
+                                        style={"description_width": "50px"})
+        self.source_picker.add_class("slt-source-picker")
         self.status = W.HTML(layout=W.Layout(flex="1 1 300px", min_width="0"))
         self.status.add_class("slt-status")
         self.error_area = ErrorArea()
@@ -135,7 +147,7 @@ class Explorer(StaticPNG, W.VBox):
         views = W.Box([self.tree, self.templates, self.embedding, self.spectra], layout=_WRAP)
         views.add_class("slt-explorer-views")
         self.children = [
-            W.HBox([self.class_picker, self.layer_picker, self.node_picker, self.busy],
+            W.HBox([self.class_picker, self.layer_picker, self.node_picker, self.source_picker, self.busy],
                    layout=W.Layout(flex_flow="row wrap", align_items="center")),
             W.HBox([self.cut_slider, self.status], layout=W.Layout(flex_flow="row wrap", align_items="center",
                                                                    width="100%")),
@@ -150,6 +162,7 @@ class Explorer(StaticPNG, W.VBox):
         self.node_picker.observe(self._on_node, "value")
         self.space_picker.observe(self._on_embedding_option, "value")
         self.method_picker.observe(self._on_embedding_option, "value")
+        self.source_picker.observe(self._on_source, "value")
         self.cut_slider.observe(self._on_slider, "value")
         self.tree.observe(self._on_tree_cut, "cut")
         self.tree.observe(self._on_tree_selected, "selected")
@@ -168,7 +181,7 @@ class Explorer(StaticPNG, W.VBox):
 
     def select(self, cls=None, layer=None, cluster=None, node=None, **options) -> Selection:
         """Show class ``cls`` at ``layer`` / ``node``, then ``cluster``; see :meth:`ExplorerModel.select`
-        (also ``cut=``, ``brush=``, ``embedding=``, ``embed_space=``). Atomic: an error raises
+        (also ``cut=``, ``brush=``, ``embedding=``, ``embed_space=``, ``source=``). Atomic: an error raises
         and leaves the selection and every view as they were. Returns the new :attr:`selection`."""
         with self.busy.running("computing SLTs…"), single_blas():
             return self.state.select(cls=cls, layer=layer, cluster=cluster, node=node, **options)
@@ -257,6 +270,7 @@ class Explorer(StaticPNG, W.VBox):
             self.node_picker.value = v.node
             self.method_picker.value = st.embedding
             self.space_picker.value = st.embed_space
+            self.source_picker.value = s.source
             # tree and cut slider
             new_tree = self._drawn.get("linkage") is not v.linkage
             with self.tree.hold_sync():
@@ -280,21 +294,26 @@ class Explorer(StaticPNG, W.VBox):
             # embedding: points, colours (drawn clusters; "other" grey), brush and highlight
             colors = np.minimum(f.labels, f.n_drawn)
             cnames = [f"cluster {k}" for k in range(f.n_drawn)] + (["other"] if colors.max() >= f.n_drawn else [])
+            mark = {"marked": f.user, "marked_name": st.source_names[1] if st.source_names else "you"}
             if self._drawn.get("xy") is not f.xy:
-                self.embedding.set_points(f.xy, colors, cnames, title=f.titles["embedding"], grey_from=f.n_drawn)
+                self.embedding.set_points(f.xy, colors, cnames, title=f.titles["embedding"], grey_from=f.n_drawn,
+                                          **mark)
             elif self._drawn.get("colors_key") != (id(v.linkage), s.cut):
-                self.embedding.set_colors(colors, cnames, grey_from=f.n_drawn)
+                self.embedding.set_colors(colors, cnames, grey_from=f.n_drawn, **mark)
             if s.cluster == "brush":
                 pass                                            # the brush already marks its points
             else:
                 if self._drawn.get("cluster") == "brush" or s.cluster is None:
                     self.embedding.clear_brush()
-                self.embedding.highlight(None if s.cluster is None else f.positions)
+                self.embedding.highlight(None if s.cluster is None and s.source == "all" else f.positions)
             self.embedding.title = f.titles["embedding"]
             # templates
-            head = f"{s.cls} · {s.layer_name} node {s.node} · {s.cluster_text}"
+            head = f"{s.cls} · {s.layer_name} node {s.node} · {s.cluster_text}{s.source_text}"
+            count = s.n
+            if s.n_yours is not None:          # the panel's "— n frames" cannot split the count: say it here
+                head, count = f"{head} — {st.count_text()}", None
             self.templates.set_panels(f.images.reshape((3,) + st.image_shape), titles=list(f.image_titles),
-                                      kinds=["features", "slt", "diff"], title=head, count=s.n)
+                                      kinds=["features", "slt", "diff"], title=head, count=count)
             # spectra
             keys = list(f.spectra)
             self.spectra.set_spectra(f.spectra, highlight=f.highlight, reference=f.reference,
@@ -346,6 +365,15 @@ class Explorer(StaticPNG, W.VBox):
         brush = st.brush if st.cluster == "brush" else None
         self._request(cluster=None if brush is not None else self._keep_cluster(), brush=brush,
                       embedding=self.method_picker.value, embed_space=self.space_picker.value)
+
+    @guarded
+    def _on_source(self, change):
+        if self._muted:
+            return
+        st = self.state
+        brush = st.brush if st.cluster == "brush" else None
+        self._request(cluster=None if brush is not None else self._keep_cluster(), brush=brush,
+                      source=change["new"])
 
     @guarded
     def _on_slider(self, change):

@@ -47,7 +47,10 @@ class Selection:
     cls: class name; layer: ``1..L`` or ``"output"``; node: the node whose SLT is shown;
     cluster: ``None`` (the whole class), an ``int`` cluster id of the tree at ``cut``, or
     ``"brush"`` (points picked in the embedding); indices: ``[n]`` dataset indices of the
-    selected samples (read-only array); n: their number; cut: the tree's cut height.
+    selected samples (read-only array); n: their number; cut: the tree's cut height;
+    source: ``"all"`` or one source name (only that source's samples selected, see
+    :meth:`ExplorerModel.select`); n_yours: how many of the ``n`` are the user's (None when the
+    dataset carries no ``meta["source_code"]``).
     """
 
     cls: str
@@ -57,6 +60,8 @@ class Selection:
     indices: np.ndarray = field(repr=False)
     n: int
     cut: float
+    source: str = "all"
+    n_yours: int | None = None
 
     @property
     def layer_name(self) -> str:
@@ -68,6 +73,11 @@ class Selection:
             return "whole class"
         return "brushed points" if self.cluster == "brush" else f"cluster {self.cluster}"
 
+    @property
+    def source_text(self) -> str:
+        """``""``, or ``", only you"`` / ``", only corpus"`` when one source is selected."""
+        return "" if self.source == "all" else f", only {self.source}"
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -78,7 +88,8 @@ class Frame:
     in colour (ids ``0..n_drawn − 1``, the rest are the grey "other" group); positions: ``[k]``
     rows of the view that are selected; xy: ``[n, 2]`` embedding; images: ``[3, F]`` mean
     features, mean SLT, difference; image_titles: ``[3]``; spectra: ``{name: σ [D]}`` with
-    ``highlight`` / ``reference`` names; titles: ``{"tree", "embedding", "spectra"}``.
+    ``highlight`` / ``reference`` names; titles: ``{"tree", "embedding", "spectra"}``;
+    user: None, or ``[n]`` bool — which rows of the view are the user's frames (tagged dataset).
     """
 
     view: ClassView
@@ -92,6 +103,7 @@ class Frame:
     highlight: str
     reference: str
     titles: dict
+    user: np.ndarray | None = None
 
 
 class ExplorerModel(T.HasTraits):
@@ -117,6 +129,7 @@ class ExplorerModel(T.HasTraits):
     brush = T.Any(None, allow_none=True, read_only=True)
     embedding = T.Unicode("mds", read_only=True)
     embed_space = T.Unicode("slt", read_only=True)
+    source = T.Unicode("all", read_only=True)
     selection = T.Instance(Selection, allow_none=True, read_only=True)
 
     def __init__(self, model, dataset, layer="output", cls=None, max_samples: int = 2000,
@@ -137,6 +150,7 @@ class ExplorerModel(T.HasTraits):
         self._check_choice("embedding", embedding, EMBEDDINGS)
         self._check_choice("embed_space", embed_space, SPACES)
         self.model, self.dataset = model, dataset
+        self.user_mask, self.source_names = self._source_of(dataset)
         self.chain = layer_shapes(model, dataset)  # a Chain, or the shapes a conv/residual net shows
         if self.chain.d_in != dataset.n_features:
             raise ValueError(f"the model expects {self.chain.d_in} inputs but the dataset has "
@@ -192,19 +206,25 @@ class ExplorerModel(T.HasTraits):
         ``0..C−1`` at the cut, or ``"brush"``. Keyword-only options: ``cut`` (a height; default
         the prototype cut of a new tree, else the current cut), ``brush`` (int positions ``[k]``
         of the view's rows; selects them as ``cluster="brush"``), ``embedding`` (``"mds"`` /
-        ``"tsne"``), ``embed_space`` (``"slt"`` / ``"lda"``).
+        ``"tsne"``), ``embed_space`` (``"slt"`` / ``"lda"``), ``source`` (only for a dataset
+        joined by :func:`~slt_widgets.datasets.with_source`: ``"all"``, or one of
+        ``meta["source_names"]``, e.g. ``"you"`` — then only that source's samples of the class,
+        cluster or brush are selected).
 
         Arguments left out keep their value, except that a new class, layer, node or cut
-        clears the cluster and the brush. Atomic: on any error (``KeyError`` for an unknown
+        clears the cluster, the brush and the source (back to ``"all"``). Atomic: on any error (``KeyError`` for an unknown
         class or layer, ``ValueError``/``TypeError`` for bad values) nothing changes.
         """
-        reject_unknown("select()", options, ("cut", "brush", "embedding", "embed_space"),
+        reject_unknown("select()", options, ("cut", "brush", "embedding", "embed_space", "source"),
                        ("cls", "layer", "cluster", "node"))
         cut, brush = options.get("cut"), options.get("brush")
         emb = options.get("embedding") or self.embedding
         space = options.get("embed_space") or self.embed_space
         self._check_choice("embedding", emb, EMBEDDINGS)
         self._check_choice("embed_space", space, SPACES)
+        src_given = options.get("source")
+        if src_given is not None:
+            self._check_source(src_given)
         cur = self.frame
         c = self.dataset.class_index(cls) if cls is not None else cur.view.cls
         lay = layer_key(self.chain, layer) if layer is not None else cur.view.layer
@@ -260,19 +280,29 @@ class ExplorerModel(T.HasTraits):
             positions = brush
         else:
             positions = np.flatnonzero(labels == cluster)
+        src = src_given if src_given is not None else (self.source if keep else "all")
+        user_rows = None if self.user_mask is None else self.user_mask[view.index]
+        if src != "all":
+            positions = positions[user_rows[positions] == (src == self.source_names[1])]
+            if positions.size == 0:
+                where = "the class" if cluster is None else ("the brushed points" if cluster == "brush"
+                                                             else f"cluster {cluster}")
+                raise ValueError(f"{where} holds no samples from source {src!r}; pick another cluster "
+                                 f"or source='all'")
         # ---- embedding and what the views draw (may raise: nothing set yet)
         xy, used = self._embedding_of(view, emb, space)
-        frame = self._frame(view, labels, n_drawn, positions, xy, cluster, emb, space, used)
+        frame = self._frame(view, labels, n_drawn, positions, xy, cluster, emb, space, used, user_rows, src)
         idx = view.index[positions]
         idx.setflags(write=False)
         sel = Selection(cls=self.dataset.class_names[view.cls], layer=view.layer, node=view.node,
-                        cluster=cluster, indices=idx, n=len(idx), cut=cut)
+                        cluster=cluster, indices=idx, n=len(idx), cut=cut, source=src,
+                        n_yours=None if user_rows is None else int(user_rows[positions].sum()))
         # ---- commit: every trait at once
         self.frame = frame
         with self.hold_trait_notifications():
             for name, value in (("cls", sel.cls), ("layer", view.layer), ("node", view.node), ("cut", cut),
                                 ("cluster", cluster), ("brush", brush), ("embedding", emb),
-                                ("embed_space", space)):
+                                ("embed_space", space), ("source", src)):
                 self.set_trait(name, value)
             self.set_trait("selection", sel)
         return sel
@@ -292,12 +322,21 @@ class ExplorerModel(T.HasTraits):
         where = f"“{u['text']}”" if u.get("text") else f"utterance {u['utterance']}"
         return f"{where} at {u['time_s']:.2f} s"
 
+    def count_text(self) -> str:
+        """``"412 frames"``, or ``"412 frames (27 yours)"`` for a dataset tagged by source."""
+        s = self.selection
+        text = f"{s.n} {self.unit}"
+        if s.n_yours is not None:
+            tag = self.source_names[1]
+            text += f" ({s.n_yours} {'yours' if tag == 'you' else 'from ' + tag})"
+        return text
+
     def status_text(self) -> str:
         """The current selection in words (also what a screen reader gets)."""
         s, f = self.selection, self.frame
         other = self.n_clusters - f.n_drawn
-        parts = [f"{f.view.note}.", f"Showing {s.cls}, {s.layer_name} node {s.node}, {s.cluster_text}: "
-                 f"{s.n} {self.unit}.",
+        parts = [f"{f.view.note}.", f"Showing {s.cls}, {s.layer_name} node {s.node}, {s.cluster_text}"
+                 f"{s.source_text}: {self.count_text()}.",
                  f"{f.n_drawn} cluster{'s' if f.n_drawn != 1 else ''} in colour at cut {s.cut:.3g}"
                  + (f", {other} small one{'s' if other != 1 else ''} in grey." if other else ".")]
         if f.view.layer == 1:
@@ -312,10 +351,39 @@ class ExplorerModel(T.HasTraits):
         if value not in choices:
             raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
+    @staticmethod
+    def _source_of(dataset) -> tuple[np.ndarray | None, tuple[str, str] | None]:
+        """``(user mask [N] bool, (corpus name, user name))`` from ``meta["source_code"]`` /
+        ``meta["source_names"]`` (:func:`~slt_widgets.datasets.with_source`), or ``(None, None)``."""
+        meta = getattr(dataset, "meta", None)
+        code = meta.get("source_code") if isinstance(meta, dict) else None
+        if code is None:
+            return None, None
+        code = np.asarray(code)
+        if code.shape != (len(dataset),) or not np.issubdtype(code.dtype, np.integer):
+            raise ValueError(f"dataset.meta['source_code'] must be [N] = [{len(dataset)}] ints (0 corpus, 1 yours), "
+                             f"got shape {code.shape} {code.dtype}; build the dataset with with_source(user, corpus)")
+        names = tuple(str(n) for n in meta.get("source_names", ("corpus", "you")))
+        if len(names) != 2 or names[0] == names[1] or "all" in names:
+            raise ValueError(f"dataset.meta['source_names'] must be two distinct names other than 'all', got {names!r}")
+        return code != 0, names
+
+    def _check_source(self, value) -> None:
+        if self.user_mask is None:
+            if value == "all":
+                return
+            raise ValueError(f"source={value!r} needs a dataset tagged by source; join your frames to the corpus "
+                             "with slt_widgets.datasets.with_source(user, corpus)")
+        allowed = ("all",) + self.source_names
+        if not isinstance(value, str) or value not in allowed:
+            m = difflib.get_close_matches(str(value), allowed, 1)
+            raise ValueError(f"source must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+                             + (f" (did you mean {m[0]!r}?)" if m else ""))
+
     def _class_samples(self, c: int) -> tuple[np.ndarray, str]:
         if c not in self._samples:
             self._samples[c] = class_samples(self.model, self.dataset, c, self.max_samples, self.seed,
-                                             self.correct_only)
+                                             self.correct_only, source=self.user_mask)
         return self._samples[c]
 
     def _class_view(self, c: int, layer, node) -> ClassView:
@@ -403,21 +471,23 @@ class ExplorerModel(T.HasTraits):
         acts = collect_activations(self.model, self.dataset, [lay], view.index)[lay]
         return self._lda[lay].transform(acts)
 
-    def _frame(self, view, labels, n_drawn, positions, xy, cluster, emb, space, used) -> Frame:
+    def _frame(self, view, labels, n_drawn, positions, xy, cluster, emb, space, used, user=None,
+               src="all") -> Frame:
         names = self.dataset.class_names
         cname = names[view.cls]
         lname = layer_label(view.layer)
         ref_sig, ref_mean, ref_n = self._reference(view.layer, view.node)
         slt_mean = view.slts[positions].mean(0)
-        if cluster is None:
+        if cluster is None and src == "all":
             diff, diff_title = slt_mean - ref_mean, "SLT − all classes"
         else:
             diff, diff_title = slt_mean - view.slts.mean(0), "SLT − whole class"
         images = np.stack([view.features[positions].mean(0), slt_mean, diff]).astype(np.float32)
         spectra = {f"all classes (n={ref_n})": ref_sig, f"class {cname} (n={view.n})": view.sigmas}
         reference, highlight = list(spectra)
-        if cluster is not None:
-            text = "brushed points" if cluster == "brush" else f"cluster {cluster}"
+        if cluster is not None or src != "all":
+            text = "whole class" if cluster is None else "brushed points" if cluster == "brush" else f"cluster {cluster}"
+            text += "" if src == "all" else f", only {src}"
             highlight = f"{text} (n={len(positions)})"
             spectra[highlight] = np.linalg.svd(view.slts[positions].astype(np.float64), compute_uv=False)
         titles = {"tree": f"UPGMA of SLT shapes · {cname} · {lname} node {view.node}",
@@ -427,4 +497,4 @@ class ExplorerModel(T.HasTraits):
         return Frame(view=view, labels=np.asarray(labels, dtype=np.int64), n_drawn=int(n_drawn),
                      positions=np.asarray(positions, dtype=np.int64), xy=xy, images=images,
                      image_titles=("mean features", "mean SLT", diff_title), spectra=spectra,
-                     highlight=highlight, reference=reference, titles=titles)
+                     highlight=highlight, reference=reference, titles=titles, user=user)
