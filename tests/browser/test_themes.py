@@ -6,7 +6,6 @@ themes at 1024 and 1600 px go to docs/screenshots/.
 from __future__ import annotations
 
 import json
-import warnings
 
 import pytest
 
@@ -40,14 +39,6 @@ explorer.error_area.report(ValueError("a demo error raised in a callback"), "_on
 #: (orange #ff7f0e on white is 2.5 : 1). They are reported as a warning, not failed, until that
 #: branch is merged — THEN EMPTY THIS TUPLE so the test asserts every element. Anything else
 #: below 4.5 : 1 fails the test now.
-PENDING_EXPLORER_FIX = (("slt-embedding-legend", "small clusters"), ("slt-ct-cut-label", "cut "),
-                        ("text.slt-ct-leaf", ""))
-
-
-def _pending(item) -> bool:
-    return any(cls in item["where"] and text in item["text"] for cls, text in PENDING_EXPLORER_FIX)
-
-
 @pytest.fixture(scope="module", params=["JupyterLab Light", "JupyterLab Dark"])
 def themed_lab(request, tmp_path_factory, model_file):
     root = tmp_path_factory.mktemp("theme_root")
@@ -73,14 +64,8 @@ def test_every_text_element_is_readable(themed_lab, page):
                  "a demo error banner", "a demo error raised in a callback"):
         assert must in texts, f"{must!r} was not measured — the view did not render in {theme}"
     low = [i for i in items if i["ratio"] < MIN_RATIO]
-    pending = [i for i in low if _pending(i)]
-    failing = [i for i in low if not _pending(i)]
-    print(f"\n{theme}: {len(items)} text elements, {len(items) - len(low)} reach {MIN_RATIO}:1; "
-          f"pending the Explorer branch: {json.dumps(pending, ensure_ascii=False)}")
-    if pending:
-        warnings.warn(f"{theme}: {len(pending)} text element(s) below {MIN_RATIO}:1 that the Explorer branch "
-                      f"fixes: {json.dumps(pending, ensure_ascii=False)}", stacklevel=1)
-    assert not failing, json.dumps(failing, indent=1, ensure_ascii=False)
+    print(f"\n{theme}: {len(items)} text elements, {len(items) - len(low)} reach {MIN_RATIO}:1")
+    assert not low, json.dumps(low, indent=1, ensure_ascii=False)
     # nothing left the machine, and bqplot's front end came from its installed lab extension
     outside = sorted({u for u in requests if not u.startswith(server.url) and not u.startswith(("data:", "blob:"))})
     assert not outside, outside
