@@ -205,6 +205,22 @@ def test_noisy_reverberant_take_aligns_after_denoising():
     assert (hyp == truth).mean() >= 0.6                      # Festival's own segment times as the truth
 
 
+def test_pocketsphinx_frames_map_onto_the_corpus_frames_with_the_same_index():
+    """Pocketsphinx frame j (window [j * 10 ms, j * 10 ms + 25.6 ms)) and corpus frame j (Kaldi
+    snip_edges, 25 ms, labelled by its centre) cover the same audio: a phone pocketsphinx gives
+    frames s … s + d - 1 must label exactly those corpus frames, minus the padding's 30 frames."""
+    npad = int(0.3 * 16000)
+    for s0, d in ((35, 10), (31, 3), (40, 1)):
+        ps_phones = [("<sil>", [("SIL", 0, s0, 0.0)]), ("w", [("AH", s0, d, 0.0)]),
+                     ("</s>", [("SIL", s0 + d, 80 - s0 - d, 0.0)])]
+        al = Aligner._to_alignment(ps_phones, ["w"], {"w": (("AH",), "given")}, npad, 16000 // 2, 0)
+        y = frame_labels(al.segments, 48)
+        ah = np.flatnonzero(y == PHONEME_CLASSES.index("AH"))
+        assert ah.tolist() == list(range(s0 - 30, s0 - 30 + d)), (s0, d, ah)
+        (w0, w1, _), = al.words
+        assert w0 < (s0 - 30) * 0.01 + 0.0125 < w1          # the word holds its first frame's centre
+
+
 def test_alignment_floor_against_the_corpus_timing():
     """A few shipped eval utterances, aligned from audio + text only (full numbers: bench_alignment.py)."""
     import importlib.util
@@ -224,6 +240,9 @@ def test_alignment_floor_against_the_corpus_timing():
     assert s["cmudict"]["aligned"] == 4 and s["oracle"]["aligned"] == 4
     assert s["cmudict"]["boundary_median_ms"] <= 20 and s["oracle"]["boundary_median_ms"] <= 20
     assert s["cmudict"]["agreement"] >= 0.70 and s["oracle"]["agreement"] >= 0.74   # 235 utterances: see docs
+    # No systematic offset: with pocketsphinx frame starts taken as phone starts (one frame early),
+    # these four gave a signed median of -10 ms in both conditions; with frame centres, 0 ms.
+    assert -5 <= s["cmudict"]["signed_median_ms"] <= 5 and -5 <= s["oracle"]["signed_median_ms"] <= 5
     assert s["oracle"]["agreement"] > s["cmudict"]["agreement"] - 0.01
 
 
