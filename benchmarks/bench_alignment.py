@@ -49,6 +49,11 @@ GROUPS = {"SIL": "sil", **{p: "stop" for p in ("P", "T", "K", "B", "D", "G")},
           **{p: "nasal" for p in ("M", "N", "NG")}, **{p: "approx" for p in ("L", "R", "W", "Y")}}
 
 
+# Boundaries where the acoustics change abruptly (vowel <-> fricative, stop, nasal): the place where
+# the synthesiser's timing is unambiguous, so a framing offset between the two systems shows there.
+SHARP = frozenset({"fric>vowel", "vowel>fric", "vowel>stop", "stop>vowel", "vowel>nasal"})
+
+
 def group(label: int) -> str:
     return GROUPS.get(PHONEME_CLASSES[label], "vowel")
 
@@ -159,6 +164,12 @@ def summarise(rows: list[dict]) -> dict:
             "signed_median_ms": float(np.median(signed)) if len(signed) else None,
             "signed_share_early_on_time_late": [round(float(np.mean(signed < 0)), 3), round(float(np.mean(signed == 0)), 3),
                                                 round(float(np.mean(signed > 0)), 3)] if len(signed) else None,
+            "signed_sharp_mean_ms": round(float(signed[np.isin(kinds, list(SHARP))].mean()), 1)
+            if np.isin(kinds, list(SHARP)).any() else None,
+            "signed_sharp_median_ms": float(np.median(signed[np.isin(kinds, list(SHARP))]))
+            if np.isin(kinds, list(SHARP)).any() else None,
+            "signed_soft_mean_ms": round(float(signed[~np.isin(kinds, list(SHARP))].mean()), 1)
+            if (~np.isin(kinds, list(SHARP))).any() else None,
             "signed_by_transition": by_kind,
             "boundaries_true": int(sum(r["n_true_boundaries"] for r in ok)),
             "seconds_per_utterance": float(np.mean([r["seconds"] for r in rs])),
@@ -204,7 +215,7 @@ def main(argv=None) -> dict:
     for cond, s in summary.items():
         print(f"{cond:8s} aligned {s['aligned']}/{s['utterances']}  agreement {s['agreement']:.3f} "
               f"(±1 frame {s['agreement_within_1_frame']:.3f})  boundary median {s['boundary_median_ms']} ms, "
-              f"p90 {s['boundary_p90_ms']} ms, signed mean {s['signed_mean_ms']} median {s['signed_median_ms']} ms  ({s['boundaries_matched']}/{s['boundaries_true']} matched)  "
+              f"p90 {s['boundary_p90_ms']} ms, signed mean {s['signed_mean_ms']} median {s['signed_median_ms']} ms (sharp edges {s['signed_sharp_mean_ms']} / {s['signed_sharp_median_ms']}, soft {s['signed_soft_mean_ms']})  ({s['boundaries_matched']}/{s['boundaries_true']} matched)  "
               f"{s['seconds_per_utterance']:.2f} s/utt  left out: {s['left_out_reasons']}")
     print(json.dumps(summary, indent=1))
     return summary
