@@ -14,7 +14,11 @@ the acoustic model's boundary placement gives.
 
 Reported per condition: utterances aligned / left out, frame-label agreement (all frames, and
 within ±1 frame), boundary error in ms (median, 90th percentile) over the boundaries of phones
-matched in order between the two label sequences, per-class agreement.
+matched in order between the two label sequences, per-class agreement, and the SIGNED boundary
+error (hypothesis − truth, ms: mean, median, share early / exact / late) overall, at sharp edges
+(vowel <-> fricative/stop, vowel -> nasal), at the other ("soft") edges and per phone-class
+transition (``signed_by_transition``, e.g. ``"approx>vowel"``): a framing offset between the two
+systems would shift every transition alike.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_alignment.py --out /tmp/align.jsonl   # resumable
     python benchmarks/bench_alignment.py --limit 8 --splits eval                    # quick look
