@@ -14,7 +14,11 @@ the acoustic model's boundary placement gives.
 
 Reported per condition: utterances aligned / left out, frame-label agreement (all frames, and
 within ±1 frame), boundary error in ms (median, 90th percentile) over the boundaries of phones
-matched in order between the two label sequences, per-class agreement.
+matched in order between the two label sequences, per-class agreement, and the SIGNED boundary
+error (hypothesis − truth, ms: mean, median, share early / exact / late) overall, at sharp edges
+(vowel <-> fricative/stop, vowel -> nasal), at the other ("soft") edges and per phone-class
+transition (``signed_by_transition``, e.g. ``"approx>vowel"``): a framing offset between the two
+systems would shift every transition alike.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_alignment.py --out /tmp/align.jsonl   # resumable
     python benchmarks/bench_alignment.py --limit 8 --splits eval                    # quick look
@@ -43,6 +47,19 @@ from slt_widgets.datasets.speech.phonemes import PHONEME_CLASSES, frame_labels  
 DATA = ROOT / "slt_widgets" / "data"
 SIL = PHONEME_CLASSES.index("SIL")
 CONDITIONS = ("cmudict", "espeak", "oracle")
+# Phone groups for the signed boundary error per transition ("vowel>stop": a stop starting after a vowel).
+GROUPS = {"SIL": "sil", **{p: "stop" for p in ("P", "T", "K", "B", "D", "G")},
+          **{p: "fric" for p in ("F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH", "CH", "JH")},
+          **{p: "nasal" for p in ("M", "N", "NG")}, **{p: "approx" for p in ("L", "R", "W", "Y")}}
+
+
+# Boundaries where the acoustics change abruptly (vowel <-> fricative, stop, nasal): the place where
+# the synthesiser's timing is unambiguous, so a framing offset between the two systems shows there.
+SHARP = frozenset({"fric>vowel", "vowel>fric", "vowel>stop", "stop>vowel", "vowel>nasal"})
+
+
+def group(label: int) -> str:
+    return GROUPS.get(PHONEME_CLASSES[label], "vowel")
 
 
 def runs(y: np.ndarray) -> list[tuple[int, int, int]]:
@@ -60,16 +77,19 @@ def compare(hyp: np.ndarray, truth: np.ndarray) -> dict:
     near[:-1] |= hyp[:-1] == truth[1:]
     h, t = runs(hyp), runs(truth)
     sm = difflib.SequenceMatcher(a=[r[0] for r in t], b=[r[0] for r in h], autojunk=False)
-    errors = []
+    errors, signed, kinds = [], [], []
     for a, b, n in sm.get_matching_blocks():
         for k in range(n):
             if a + k == 0 or b + k == 0:
                 continue               # the utterance start is not a boundary
-            errors.append(abs(h[b + k][1] - t[a + k][1]) * 10)
+            d = (h[b + k][1] - t[a + k][1]) * 10      # > 0: the aligner puts the boundary late
+            errors.append(abs(d))
+            signed.append(d)
+            kinds.append(f"{group(t[a + k - 1][0])}>{group(t[a + k][0])}")
     per_class = {PHONEME_CLASSES[c]: [int(agree[truth == c].sum()), int((truth == c).sum())]
                  for c in np.unique(truth)}
     return {"agree": float(agree.mean()), "agree_1": float(near.mean()), "frames": int(len(truth)),
-            "boundary_ms": errors, "n_true_boundaries": len(t) - 1, "per_class": per_class}
+            "boundary_ms": errors, "boundary_signed_ms": signed, "boundary_kind": kinds, "n_true_boundaries": len(t) - 1, "per_class": per_class}
 
 
 def oracle_words(truth: np.ndarray) -> list[tuple[str, list[str]]]:
@@ -129,6 +149,13 @@ def summarise(rows: list[dict]) -> dict:
                 pc.setdefault(c, [0, 0])
                 pc[c][0] += a
                 pc[c][1] += n
+        signed = np.concatenate([r["boundary_signed_ms"] for r in ok if "boundary_signed_ms" in r] or [np.zeros(0)])
+        kinds = np.concatenate([r["boundary_kind"] for r in ok if "boundary_kind" in r] or [np.zeros(0, str)])
+        by_kind = {}
+        for kd in sorted(set(kinds.tolist())):
+            v = signed[kinds == kd]
+            if len(v) >= 20:
+                by_kind[kd] = {"n": int(len(v)), "mean_ms": round(float(v.mean()), 1), "median_ms": float(np.median(v))}
         out[cond] = {
             "utterances": len(rs), "aligned": len(ok), "left_out": len(rs) - len(ok),
             "left_out_reasons": sorted({r.get("reason", "") for r in rs if not r["ok"]}),
@@ -137,6 +164,17 @@ def summarise(rows: list[dict]) -> dict:
             "boundary_median_ms": float(np.median(errs)) if len(errs) else None,
             "boundary_p90_ms": float(np.percentile(errs, 90)) if len(errs) else None,
             "boundaries_matched": int(len(errs)),
+            "signed_mean_ms": round(float(signed.mean()), 1) if len(signed) else None,
+            "signed_median_ms": float(np.median(signed)) if len(signed) else None,
+            "signed_share_early_on_time_late": [round(float(np.mean(signed < 0)), 3), round(float(np.mean(signed == 0)), 3),
+                                                round(float(np.mean(signed > 0)), 3)] if len(signed) else None,
+            "signed_sharp_mean_ms": round(float(signed[np.isin(kinds, list(SHARP))].mean()), 1)
+            if np.isin(kinds, list(SHARP)).any() else None,
+            "signed_sharp_median_ms": float(np.median(signed[np.isin(kinds, list(SHARP))]))
+            if np.isin(kinds, list(SHARP)).any() else None,
+            "signed_soft_mean_ms": round(float(signed[~np.isin(kinds, list(SHARP))].mean()), 1)
+            if (~np.isin(kinds, list(SHARP))).any() else None,
+            "signed_by_transition": by_kind,
             "boundaries_true": int(sum(r["n_true_boundaries"] for r in ok)),
             "seconds_per_utterance": float(np.mean([r["seconds"] for r in rs])),
             "per_class_agreement": {c: round(a / n, 3) for c, (a, n) in sorted(pc.items()) if n},
@@ -181,7 +219,7 @@ def main(argv=None) -> dict:
     for cond, s in summary.items():
         print(f"{cond:8s} aligned {s['aligned']}/{s['utterances']}  agreement {s['agreement']:.3f} "
               f"(±1 frame {s['agreement_within_1_frame']:.3f})  boundary median {s['boundary_median_ms']} ms, "
-              f"p90 {s['boundary_p90_ms']} ms  ({s['boundaries_matched']}/{s['boundaries_true']} matched)  "
+              f"p90 {s['boundary_p90_ms']} ms, signed mean {s['signed_mean_ms']} median {s['signed_median_ms']} ms (sharp edges {s['signed_sharp_mean_ms']} / {s['signed_sharp_median_ms']}, soft {s['signed_soft_mean_ms']})  ({s['boundaries_matched']}/{s['boundaries_true']} matched)  "
               f"{s['seconds_per_utterance']:.2f} s/utt  left out: {s['left_out_reasons']}")
     print(json.dumps(summary, indent=1))
     return summary
