@@ -217,8 +217,8 @@ async ([cls]) => {
 def compare_notebook(path: Path, models: dict, data_path: Path, first: str, max_samples: int,
                      correct_by: str) -> None:
     """A notebook that builds ``compare`` from ``{name: model.pt}`` on the dataset and shows it."""
-    load = "\n".join(f"models[{n!r}] = torch.load({str(p)!r}, weights_only=False)" for n, p in models.items())
-    src = ("import torch, slt_widgets\nmodels = {}\n" + load + "\n"
+    load = "\n".join(f"models[{n!r}], _ = slt_widgets.models.load_checkpoint({str(p)!r})" for n, p in models.items())
+    src = ("import torch, slt_widgets, slt_widgets.models\nmodels = {}\n" + load + "\n"
            f"dataset = slt_widgets.FrameDataset.load({str(data_path)!r})\n"
            f"compare = slt_widgets.Compare(models, dataset, cls={first!r}, max_samples={max_samples}, "
            f"correct_by={correct_by!r})\ncompare")
@@ -264,7 +264,7 @@ def bench_compare(args) -> None:
     import torch
 
     from slt_widgets import load_demo
-    from slt_widgets.models import load_checkpoint
+    from slt_widgets.models import load_checkpoint, save_checkpoint
     from slt_widgets.models.mlp import mlp
 
     why = missing_requirements()
@@ -278,7 +278,7 @@ def bench_compare(args) -> None:
     paths = {}
     for name, m in (("small", small), ("wide", wide)):
         paths[name] = tmp / f"{name}.pt"
-        torch.save(m, paths[name])
+        save_checkpoint(paths[name], m, ds.class_names, ds.feature_shape)
     if args.paper_wide:
         big, _ = load_checkpoint(args.paper_wide)
         big_desc, correct_by = f"trained 5 × 2048 from {args.paper_wide}", "all"
@@ -287,7 +287,7 @@ def bench_compare(args) -> None:
         big = mlp(ds.n_features, (2048,) * 5, ds.n_classes, batch_norm=True, dropout=0.2).eval()
         big_desc, correct_by = "seeded random-init 5 × 2048 (frames: those the small net gets right)", "5 × 256"
     paths["5 × 2048"] = tmp / "big.pt"
-    torch.save(big, paths["5 × 2048"])
+    save_checkpoint(paths["5 × 2048"], big, ds.class_names, ds.feature_shape)
     counts = np.bincount(ds.labels, minlength=ds.n_classes)
     order = [ds.class_names[k] for k in np.argsort(-counts, kind="stable")]
     classes, warm = order[1:4], order[-2:]        # first selections: three large classes; warm pair

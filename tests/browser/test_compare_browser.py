@@ -26,7 +26,8 @@ import torch, slt_widgets
 from slt_widgets.datasets import load_digits_dataset
 from slt_widgets.reproduce import train_toy_mlp
 dataset = load_digits_dataset('all')
-mlp = torch.load(MODEL, weights_only=False)
+from slt_widgets.models import load_checkpoint
+mlp, _info = load_checkpoint(MODEL)
 deep = train_toy_mlp(dataset, hidden=(64, 48, 32), steps=80, lr=1e-2, seed=1)
 compare = slt_widgets.Compare({'mlp': mlp, 'deep': deep}, dataset, cls='3', max_samples=150,
                               profile_options=dict(max_train=600, max_eval=500, node_samples=120, inc_cor_samples=60),
@@ -34,20 +35,12 @@ compare = slt_widgets.Compare({'mlp': mlp, 'deep': deep}, dataset, cls='3', max_
 compare
 """
 
-# a point on cluster `id` in the tree of side `side`: the middle of one of its links, else its leaf label
+# a point on cluster `id` in the tree of side `side`: the middle of its click box (its whole subtree)
 _CLUSTER_POINT_JS = """([side, id]) => {
   const root = document.querySelector(`.slt-compare-side-${side} .slt-compare-tree`);
-  if (!root) return null;
-  const link = root.querySelector(`path.slt-ct-link[data-cluster="${id}"]`);
-  if (link) {
-    const p = link.getPointAtLength(link.getTotalLength() / 2);
-    const q = new DOMPoint(p.x, p.y).matrixTransform(link.getScreenCTM());
-    return [q.x, q.y];
-  }
-  const leaf = [...root.querySelectorAll(`text.slt-ct-leaf[data-cluster="${id}"]`)]
-    .find(t => t.getAttribute('display') !== 'none');
-  if (!leaf) return null;
-  const r = leaf.getBoundingClientRect();
+  const box = root && root.querySelector(`rect.slt-ct-cluster[data-cluster="${id}"]`);
+  if (!box) return null;
+  const r = box.getBoundingClientRect();
   return [r.x + r.width / 2, r.y + r.height / 2];
 }"""
 

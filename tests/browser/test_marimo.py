@@ -65,12 +65,11 @@ def _pictures(page) -> list[str]:
 
 
 def _click_cluster(page, cluster: int) -> None:
-    link = page.locator(f'path.slt-ct-link[data-cluster="{cluster}"]').first
-    link.wait_for(state="attached")
-    x, y = link.evaluate("""(p) => { const q = p.getPointAtLength(p.getTotalLength() / 2);
-                                      const s = new DOMPoint(q.x, q.y).matrixTransform(p.getScreenCTM());
-                                      return [s.x, s.y]; }""")
-    page.mouse.click(x, y)
+    """Click the middle of drawn cluster ``cluster``'s box (its whole subtree is the target)."""
+    box = page.locator(f'rect.slt-ct-cluster[data-cluster="{cluster}"]').first
+    box.wait_for(state="attached")
+    r = box.bounding_box()
+    page.mouse.click(r["x"] + r["width"] / 2, r["y"] + r["height"] / 2)
 
 
 def _status(page) -> str:
@@ -81,7 +80,7 @@ def test_marimo_explorer(marimo_app, page):
     page.goto(f"{marimo_app.url}/?access_token={marimo_app.token}")
     text = _heading(page)
     assert text.startswith("T · output node") and "whole class" in text, text
-    page.locator("path.slt-ct-link").first.wait_for(state="attached", timeout=120_000)
+    page.locator("rect.slt-ct-cluster").first.wait_for(state="attached", timeout=120_000)
     status = _status(page)
     n_class = int(re.search(r"whole class: (\d+) frames", status).group(1))
     assert re.search(rf"— {n_class} frames", text), (status, text)

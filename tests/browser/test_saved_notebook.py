@@ -43,7 +43,7 @@ summary = sw.LayerSummary(model, few, node_samples=60, max_train=800, max_eval=8
 display(W.Tab(children=[smap, panel], titles=["selectivity", "templates"]), pairs, summary)
 """
 #: what each widget output's picture must describe (its alt text), in notebook order
-EXPECTED_ALT = ["cluster tree UPGMA of SLTs · T", "selectivity map HL1", "templates confusable pair S / Z",
+EXPECTED_ALT = ["cluster tree UPGMA of SLT shapes · T", "selectivity map HL1", "templates confusable pair S / Z",
                 "spectra LDA explained variance"]
 
 
@@ -179,8 +179,8 @@ def test_reopened_trusted_notebook_draws_the_views_from_the_saved_state(reopened
     page.locator(".jp-OutputArea-output .slt-explorer .slt-tp-heading").first.wait_for(state="visible")
     page.wait_for_function("() => document.querySelectorAll('.jp-OutputArea-output .bqplot.figure').length >= 2")
     heading = page.locator(".slt-explorer .slt-tp-heading").first.inner_text()
-    # the state the notebook saved: its last selection, /S/ cluster 0 (no kernel computed it)
-    assert heading.startswith("S · output node") and "cluster 0" in heading, heading
+    # the state the notebook saved: the quickstart's selection, /T/ whole class (no kernel computed it)
+    assert heading.startswith("T · output node") and "whole class" in heading, heading
     for sel in (".slt-explorer-tree svg", ".slt-embedding-view .bqplot.figure", ".slt-spectrum-view .bqplot.figure",
                 ".slt-confusion-pairs .slt-tp-heading", ".slt-layer-summary .bqplot.figure"):
         assert page.locator(f".jp-OutputArea-output {sel}").count() >= 1, sel
