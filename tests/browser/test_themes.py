@@ -60,7 +60,7 @@ def test_every_text_element_is_readable(themed_lab, page):
     assert is_dark == (theme == "JupyterLab Dark"), f"the theme did not apply ({theme})"
     items = measure(page)
     texts = " | ".join(i["text"] for i in items)
-    for must in ("UPGMA of SLTs", "mean SLT", "dim 1", "σᵢ / σ₁", "HL1", "confusable pair", "LDA acc.",
+    for must in ("UPGMA of SLT shapes", "mean SLT", "dim 1", "σᵢ / σ₁", "HL1", "confusable pair", "LDA acc.",
                  "a demo error banner", "a demo error raised in a callback"):
         assert must in texts, f"{must!r} was not measured — the view did not render in {theme}"
     low = [i for i in items if i["ratio"] < MIN_RATIO]
