@@ -49,12 +49,19 @@ def voila_server(tmp_path_factory, model_file):
 
 
 @pytest.fixture(scope="session")
-def browser_context(tmp_path_factory):
+def playwright_session():
+    """The one Playwright of the session: its sync API cannot be started a second time while it
+    runs, so every browser (the shared one, the fake-microphone one) is launched from it."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        ctx = launch_chromium(p, tmp_path_factory.mktemp("chromium_profile"))
-        yield ctx
-        ctx.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser_context(tmp_path_factory, playwright_session):
+    ctx = launch_chromium(playwright_session, tmp_path_factory.mktemp("chromium_profile"))
+    yield ctx
+    ctx.close()
 
 
 @pytest.fixture()

@@ -62,17 +62,15 @@ def _notebook(path):
 
 
 @pytest.fixture(scope="module")
-def mic_context(tmp_path_factory, fake_mic):
-    from playwright.sync_api import sync_playwright
+def mic_context(tmp_path_factory, fake_mic, playwright_session):
     flags = CHROMIUM_FLAGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                               f"--use-file-for-fake-audio-capture={fake_mic[0]}%noloop",
                               "--autoplay-policy=no-user-gesture-required"]
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path_factory.mktemp("chromium_mic")), executable_path=shutil.which("chromium"),
-            headless=True, args=flags, viewport={"width": 1024, "height": 900})
-        yield ctx
-        ctx.close()
+    ctx = playwright_session.chromium.launch_persistent_context(
+        user_data_dir=str(tmp_path_factory.mktemp("chromium_mic")), executable_path=shutil.which("chromium"),
+        headless=True, args=flags, viewport={"width": 1024, "height": 900})
+    yield ctx
+    ctx.close()
 
 
 def _record_and_check(page, kc, fake_mic, prefix):

@@ -68,11 +68,12 @@ def test_saved_notebook_stays_small_and_every_view_leaves_a_picture(saved):
     print("\nsaved quickstart + every view:", json.dumps({k: v for k, v in b.items() if k != "per_model"}),
           "\nbytes per model class:", json.dumps(b["per_model"]))
     assert b["total"] <= MAX_BYTES, b
-    # anywidget stores its front-end module once per INSTANCE: keep each one small
+    # anywidget stores its front-end module once per INSTANCE: keep each one small (the tree's,
+    # with truncation, click boxes and keyboard operation, is the largest: 21.8 kB)
     from slt_widgets.widgets import ClusterTree, SelectivityMap, TemplatePanel
     for cls in (ClusterTree, SelectivityMap, TemplatePanel):
         sizes = b["esm_per_instance"][f"{cls.__module__}.{cls.__name__}"]
-        assert set(sizes) == {len(str(cls._esm))} and sizes[0] <= 16_000, (cls.__name__, sizes)
+        assert set(sizes) == {len(str(cls._esm))} and sizes[0] <= 24_000, (cls.__name__, sizes)
 
 
 def _png_size(b64: str) -> tuple[int, int]:
