@@ -7,6 +7,7 @@ import torch
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from torch import nn
 
+from slt_widgets.analysis import streamed_lda
 from slt_widgets.datasets import FrameDataset
 import slt_widgets as sw
 from slt_widgets.engine import activations, input_spectra, node_spectra, slt_layers
@@ -84,7 +85,7 @@ def test_streamed_lda_equals_sklearn_svd_solver(model, data):
     for l in ("input", 2, "output"):
         H = x if l == "input" else acts[l].numpy()
         sk = LinearDiscriminantAnalysis(solver="svd").fit(H, y)
-        ld = st[l].lda()
+        ld = streamed_lda(st[l])
         assert _rel(ld.explained_variance_ratio, sk.explained_variance_ratio_) < 1e-8
         assert _rel(ld.decision_function(H), sk.decision_function(H)) < 1e-8
         np.testing.assert_array_equal(ld.predict(H), sk.predict(H))

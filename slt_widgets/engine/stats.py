@@ -8,7 +8,8 @@ code runs batch by batch in one process and partition by partition on a Dask clu
   ``[K]``, class sums ``[K, M]`` and the centred total scatter ``[M, M]`` (Chan's pairwise update,
   float64). From them :class:`ActivationStats` gives the class selectivity vectors (CSV, Fig. 2),
   the Gram ``HᵀH`` and singular values of the activations, total / within / between-class
-  scatter and a streamed LDA equal to scikit-learn's SVD solver (Table 2, Fig. 3A).
+  scatter; :func:`slt_widgets.analysis.streamed_lda` fits scikit-learn's SVD-solver LDA from them
+  (Table 2, Fig. 3A).
 * :class:`SLTGrams` — one layer's SLTs: per node ``[r, F, F]`` (Σ_NODES, Fig. 7A) or per input
   dimension ``[f, M, M]`` (Σ_INPUTS); singular values are the square roots of the Grams'
   eigenvalues.
@@ -34,7 +35,7 @@ from .slt import activations
 from .streaming import check_labels, iter_batches, iter_inputs, parse_bytes
 from .validate import resolve_layer
 
-__all__ = ["ClassMoments", "ActivationStats", "StreamedLDA", "SLTGrams", "streaming_activation_stats", "streaming_slt_spectra",
+__all__ = ["ClassMoments", "ActivationStats", "SLTGrams", "streaming_activation_stats", "streaming_slt_spectra",
            "iter_labeled", "activation_layers", "partition_moments", "merge_moments", "partition_grams"]
 
 
@@ -119,7 +120,7 @@ class ActivationStats:
     n: N; counts: ``[K]``; class_means: ``[K, M]`` (the class selectivity vectors, NaN rows for
     absent classes); mean: ``[M]``; total_scatter: ``[M, M]`` = ``Σ (h − μ)(h − μ)ᵀ``.
     Derived: ``gram [M, M]`` = ``HᵀH``; ``between_scatter``, ``within_scatter`` ``[M, M]``;
-    ``singular_values [M]`` of ``H``; :meth:`lda`.
+    ``singular_values [M]`` of ``H``. The LDA fitted from them: :func:`slt_widgets.analysis.streamed_lda`.
     """
 
     layer: object
@@ -151,87 +152,6 @@ class ActivationStats:
         """Singular values ``[min(N, M)]`` of the activation matrix ``H [N, M]`` (descending)."""
         ev = np.linalg.eigvalsh(self.gram)[::-1]
         return np.sqrt(np.clip(ev, 0, None))[:min(self.n, len(ev))].copy()
-
-    def lda(self, tol: float = 1e-4) -> "StreamedLDA":
-        """LDA fitted from these statistics: scikit-learn's SVD solver (empirical priors) re-derived
-        from the within-class scatter, so no activation matrix is ever held. Needs ≥ 2 classes."""
-        return StreamedLDA.from_stats(self, tol)
-
-
-@dataclass(frozen=True)
-class StreamedLDA:
-    """``LinearDiscriminantAnalysis(solver="svd")`` fitted from :class:`ActivationStats`.
-
-    classes: ``[C]`` labels present; means: ``[C, M]``; priors: ``[C]``; xbar: ``[M]``;
-    scalings: ``[M, r]``; coef: ``[C, M]``; intercept: ``[C]``;
-    explained_variance_ratio: ``[min(C − 1, M)]``. Methods mirror scikit-learn's.
-    """
-
-    classes: np.ndarray
-    means: np.ndarray
-    priors: np.ndarray
-    xbar: np.ndarray
-    scalings: np.ndarray
-    coef: np.ndarray
-    intercept: np.ndarray
-    explained_variance_ratio: np.ndarray
-
-    @classmethod
-    def from_stats(cls, st: ActivationStats, tol: float = 1e-4) -> "StreamedLDA":
-        present = np.flatnonzero(st.counts > 0)
-        if len(present) < 2:
-            raise SLTInputError(f"LDA needs samples of ≥ 2 classes; got {len(present)}")
-        if st.n <= len(present):
-            raise SLTInputError(f"LDA needs more samples ({st.n}) than classes ({len(present)})")
-        n, C = st.n, len(present)
-        means = st.class_means[present]
-        priors = st.counts[present] / n
-        xbar = priors @ means
-        sw = st.within_scatter
-        std = np.sqrt(np.clip(np.diag(sw), 0, None) / n)
-        std[std == 0] = 1.0
-        # sklearn: SVD of X = Xc / (std √n); here the eigenvectors of XᵀX = D⁻¹ S_w D⁻¹ / n
-        ev, V = np.linalg.eigh(sw / np.outer(std, std) / n)
-        order = np.argsort(ev)[::-1]
-        S = np.sqrt(np.clip(ev[order], 0, None))
-        V = V[:, order]
-        rank = int((S > tol).sum())
-        scalings = (V[:, :rank] / std[:, None]) / S[:rank]
-        fac = 1.0 / (C - 1)
-        X = (np.sqrt(n * priors * fac)[:, None] * (means - xbar)) @ scalings
-        _, S2, Vt = np.linalg.svd(X, full_matrices=False)
-        evr = (S2 ** 2 / np.sum(S2 ** 2))[:min(C - 1, st.class_means.shape[1])]
-        rank2 = int((S2 > tol * S2[0]).sum())
-        scal = scalings @ Vt.T[:, :rank2]
-        coef = (means - xbar) @ scal
-        intercept = -0.5 * np.sum(coef ** 2, axis=1) + np.log(priors)
-        coef = coef @ scal.T
-        intercept = intercept - xbar @ coef.T
-        return cls(present, means, priors, xbar, scal, coef, intercept, evr)
-
-    def transform(self, x) -> np.ndarray:
-        """Project ``x [n, M]`` → ``[n, min(C − 1, rank)]`` (the paper's ``H̃``)."""
-        h = _as2d(x, self.xbar.shape[0])
-        return ((h - self.xbar) @ self.scalings)[:, :len(self.classes) - 1]
-
-    def decision_function(self, x) -> np.ndarray:
-        """Class scores ``[n, C]`` (log posterior up to a constant)."""
-        return _as2d(x, self.xbar.shape[0]) @ self.coef.T + self.intercept
-
-    def predict(self, x) -> np.ndarray:
-        """Predicted class labels ``[n]`` int64."""
-        return self.classes[self.decision_function(x).argmax(1)]
-
-    def score(self, x, y) -> float:
-        """Accuracy on ``x [n, M]`` with labels ``y [n]``."""
-        return float((self.predict(x) == np.asarray(y)).mean())
-
-
-def _as2d(x, width: int) -> np.ndarray:
-    a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
-    if a.ndim != 2 or a.shape[1] != width:
-        raise SLTInputError(f"expected [n, {width}] activations, got shape {a.shape}")
-    return a
 
 
 # =============================================================================== data streams
