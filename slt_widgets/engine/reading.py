@@ -25,7 +25,7 @@ from torch import nn
 
 from .errors import SLTInputError
 from .maps import LinearMap
-from .validate import resolve_layer
+from .validate import layer_key
 
 __all__ = ["ModelReading", "Work", "DEFAULT_CHUNK"]
 
@@ -75,18 +75,17 @@ class ModelReading(ABC):
         """Number ``L`` of hidden layers; ``probe``: one input batch, needed only by models the
         general path cannot trace (their activation modules are counted on a forward pass)."""
 
-    def layer_key(self, layer, probe=None):
-        """``layer`` in the package's one spelling: an int ``1..L`` or ``"output"``."""
-        L = self.n_hidden(probe)
-        t = resolve_layer(L, layer)
-        return "output" if t == L + 1 else t
+    def layer_key(self, layer, probe=None, allow: tuple = ()):
+        """``layer`` in the package's one spelling (:func:`~slt_widgets.engine.validate.layer_key`):
+        an int ``1..L``, ``"output"`` or one of ``allow``."""
+        return layer_key(self.n_hidden(probe), layer, allow)
 
-    def layer_keys(self, layers: Sequence | None, probe=None) -> list:
+    def layer_keys(self, layers: Sequence | None, probe=None, allow: tuple = ()) -> list:
         """Distinct :meth:`layer_key` values of ``layers`` in order (None: every hidden layer and the output)."""
         L = self.n_hidden(probe)
         if layers is None:
             return [*range(1, L + 1), "output"]
-        return list(dict.fromkeys(self.layer_key(l, probe) for l in layers))
+        return list(dict.fromkeys(layer_key(L, l, allow) for l in layers))
 
     @abstractmethod
     def widths(self, layers: Sequence, probe) -> tuple[int, dict]:

@@ -33,7 +33,7 @@ from .gram_pass import accumulate_grams, group_array, join_blocks, plan_blocks
 from .grams import SLTGrams
 from .slt import activations
 from .streaming import check_labels, iter_batches, iter_inputs, parse_bytes
-from .validate import resolve_layer
+from .validate import layer_key
 
 __all__ = ["ClassMoments", "ActivationStats", "SLTGrams", "streaming_activation_stats", "streaming_slt_spectra",
            "iter_labeled", "activation_layers", "partition_moments", "merge_moments", "partition_grams"]
@@ -169,14 +169,7 @@ def activation_layers(model, layers) -> list:
         return ["input", *range(1, L + 1), "output"]
     if isinstance(layers, (int, str)):
         layers = [layers]
-    out = []
-    for l in layers:
-        if isinstance(l, str) and l.strip().lower() == "input":
-            out.append("input")
-        else:
-            t = resolve_layer(chain, l)
-            out.append("output" if t == L + 1 else t)
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(layer_key(chain, l, allow=("input",)) for l in layers))
 
 
 def _n_classes_of(data, n_classes):
@@ -279,7 +272,6 @@ def _slt_spectra(reading, data, layers, per, groups, n_groups, memory_budget, ba
         layers = list(range(1, reading.n_hidden() + 1))
     if isinstance(layers, (int, str)):
         layers = [layers]
-    layers = [l for l in layers if not (isinstance(l, str) and l.strip().lower() == "input")]
     G = 1
     g_all = None
     if groups is not None:
@@ -289,7 +281,7 @@ def _slt_spectra(reading, data, layers, per, groups, n_groups, memory_budget, ba
     probe = next(iter_inputs(data, 1), None)
     if probe is None:
         raise SLTInputError("streaming_slt_spectra got no data (an empty dataset or iterator)")
-    layers = reading.layer_keys(layers, probe)
+    layers = [l for l in reading.layer_keys(layers, probe, allow=("input",)) if l != "input"]
     n_in, widths = reading.widths(layers, probe)
     passes = plan_blocks(per, n_in, widths, budget, G)
     results = {}
