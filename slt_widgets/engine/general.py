@@ -151,15 +151,23 @@ class GeneralModel:
     gm: the ``torch.fx`` trace (eval mode) or None; trace_error: why tracing failed;
     act_nodes: traced nodes of the numbered nonlinearities (fx path); act_modules:
     ``{qualified name: module}`` of activation modules (hook path, numbered by call order).
+    The model itself is held weakly (``model``): the per-model cache must not keep it alive.
     """
 
-    model: nn.Module
+    model_ref: "weakref.ref[nn.Module]"
     gm: fx.GraphModule | None
     trace_error: str | None
     act_nodes: list = field(default_factory=list)
     act_modules: dict = field(default_factory=dict)
     _subs: dict = field(default_factory=dict)
     reading: object = field(default=None, repr=False, compare=False)   # its GeneralReading (general_reading)
+
+    @property
+    def model(self) -> nn.Module:
+        model = self.model_ref()
+        if model is None:
+            raise SLTInputError("the model of this reading no longer exists (it was deleted); read a live model")
+        return model
 
     @property
     def traced(self) -> bool:
@@ -227,10 +235,10 @@ def read_general(model: nn.Module) -> GeneralModel:
     traced = Traced(None, f"not traced: {skipped[0]} would be skipped by a trace") if skipped else trace_model(model)
     if traced.gm is not None:
         acts = [n for n in traced.gm.graph.nodes if n.op.startswith("call") and activation_of(n, traced.gm) is not None]
-        g = GeneralModel(model, traced.gm, None, act_nodes=acts)
+        g = GeneralModel(weakref.ref(model), traced.gm, None, act_nodes=acts)
     else:
         mods = {name: m for name, m in model.named_modules() if isinstance(m, PIECEWISE_LINEAR + SMOOTH)}
-        g = GeneralModel(model, None, traced.error, act_modules=mods)
+        g = GeneralModel(weakref.ref(model), None, traced.error, act_modules=mods)
     _READS[model] = (key, g)
     return g
 
