@@ -143,7 +143,7 @@ def test_a_reading_never_keeps_its_model_alive():
         gc.collect()
         assert ref() is None, make.__name__
         with pytest.raises(SLTInputError, match="no longer exists"):
-            reading.model
+            _ = reading.model
         del reading
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.stats import ActivationStats
 from ._checks import AnalysisError, to_numpy
 
 __all__ = ["StreamedLDA", "streamed_lda"]

@@ -20,7 +20,6 @@ blocks and makes several passes when the Grams exceed ``memory_budget``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
