@@ -60,13 +60,13 @@ def load_baseline(rev: str):
 @contextlib.contextmanager
 def unverified():
     """The current engine with its per-chunk check switched off (to time what the check costs)."""
-    prep = importlib.import_module("slt_widgets.engine.slt")._Prepared
-    saved = prep.check
-    prep.check = lambda self, *a, **k: None
+    reading = importlib.import_module("slt_widgets.engine.chain_reading").ChainReading
+    saved = reading.check
+    reading.check = lambda self, *a, **k: None
     try:
         yield
     finally:
-        prep.check = saved
+        reading.check = saved
 
 
 def _unverified(fn):

@@ -9,7 +9,7 @@
 Stages, each timed (peak RSS of the whole process reported at the end):
 
 1. COR / INC (METHODS §3.3): an LDA on the input features fitted from streamed dev statistics
-   (``ActivationStats.lda``) marks the eval samples it classifies correctly (COR) or not (INC); only
+   (``analysis.streamed_lda``) marks the eval samples it classifies correctly (COR) or not (INC); only
    samples the network classifies correctly are kept.
 2. Fig. 7A Σ_NODES: per-node SLT spectra of layers 2..L and the output over every eval sample.
 3. Fig. 7A Σ_INPUTS: per-input spectra of the same layers.
@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slt_widgets.analysis import inc_cor_difference, population_spectra  # noqa: E402
+from slt_widgets.analysis import inc_cor_difference, population_spectra, streamed_lda  # noqa: E402
 from slt_widgets.analysis.slt_spectra import normalized_spectra, subsample  # noqa: E402
 from slt_widgets.datasets import FrameDataset  # noqa: E402
 from slt_widgets.engine import iter_inputs, activations  # noqa: E402
@@ -105,7 +105,7 @@ def main() -> None:
 
     # 1. COR / INC from a streamed input-feature LDA (dev) and the network's predictions (eval)
     t = time.perf_counter()
-    lda = streaming_activation_stats(model, dev, layers=["input"], batch_size=4096)["input"].lda()
+    lda = streamed_lda(streaming_activation_stats(model, dev, layers=["input"], batch_size=4096)["input"])
     y = ev.labels
     sep, net_ok = np.zeros(len(ev), bool), np.zeros(len(ev), bool)
     start = 0

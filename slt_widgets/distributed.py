@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .engine.chain import eval_mode
+from .engine.chain import eval_mode, to_chain
+from .engine.dispatch import read_model
 from .engine.errors import SLTInputError, SLTTypeError
-from .engine.stats import (_group_array, _join, _plan_blocks, _is_chain, activation_layers, merge_moments,
-                           partition_grams, partition_moments)
-from .engine.chain import to_chain
+from .engine.gram_pass import group_array, join_blocks, plan_blocks
+from .engine.stats import activation_layers, merge_moments, partition_grams, partition_moments
 from .engine.streaming import parse_bytes
 
 __all__ = ["dask_activation_stats", "dask_slt_spectra", "dask_stats", "as_row_chunked"]
@@ -174,20 +174,21 @@ def dask_slt_spectra(model, data, layers=None, *, per: str = "node", groups=None
     dask, da = _dask()
     if per not in ("node", "input"):
         raise SLTInputError(f"per must be 'node' or 'input', got {per!r}")
-    if not _is_chain(model):
+    reading = read_model(model)
+    if reading.kind != "chain":
         raise SLTInputError("dask_slt_spectra supports chain models (nn.Sequential MLPs); use "
                             "streaming_slt_spectra for other models")
-    chain = to_chain(model)
+    chain = reading.chain
     layers = [l for l in activation_layers(model, list(range(1, chain.n_hidden + 1)) if layers is None else layers)
               if l != "input"]
     G, g = 1, None
     if groups is not None:
         G = int(n_groups) if n_groups is not None else int(np.max(np.asarray(groups))) + 1
-        g = _group_array(groups, G)
+        g = group_array(groups, G)
     x, gd = as_row_chunked(data, g)
     if x.shape[1] != chain.d_in:
         raise SLTInputError(f"data has {x.shape[1]} features per sample but the model expects {chain.d_in}")
-    passes = _plan_blocks(per, x.shape[1], {l: chain.layer_width(l) for l in layers}, parse_bytes(memory_budget), G)
+    passes = plan_blocks(per, x.shape[1], {l: chain.layer_width(l) for l in layers}, parse_bytes(memory_budget), G)
     m = _ship(model, client)
     xs = x.to_delayed().ravel()
     gs = [None] * len(xs) if gd is None else list(gd.to_delayed().ravel())
@@ -201,7 +202,7 @@ def dask_slt_spectra(model, data, layers=None, *, per: str = "node", groups=None
         acc = _compute(root, client)
         for (gi, l, _), a in acc.items():
             results.setdefault(gi, {}).setdefault(l, []).append(a)
-    out = {gi: {l: _join(parts) for l, parts in per_layer.items()} for gi, per_layer in results.items()}
+    out = {gi: {l: join_blocks(parts) for l, parts in per_layer.items()} for gi, per_layer in results.items()}
     return out if groups is not None else out[0]
 
 

@@ -125,7 +125,8 @@ def custom():
 def test_custom_mlp_takes_the_fast_chain_path(custom, monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("the general path must not run for a chain-shaped module")
-    monkeypatch.setattr(general, "slt_general", refuse)
+    monkeypatch.setattr(general.GeneralReading, "slt", refuse)
+    monkeypatch.setattr(general.GeneralReading, "activations", refuse)
     chain = to_chain(custom)
     assert chain.traced and chain.n_hidden == 2 and chain.widths == [16, 16] and chain.d_in == 12 and chain.exact
     x = torch.randn(40, 12, dtype=D64)

@@ -231,7 +231,7 @@ def test_streamed_output_slt_matches_one_shot_with_and_without_reused_buffers(re
 def test_activations_whose_offset_is_skipped_reproduce_their_output_exactly(kind):
     # The record stores no offset for these (h = s ⊙ z exactly); check that bit for bit, and that
     # activations which need one (ReLU6's clamped top) still get it.
-    from slt_widgets.engine.slt import ZERO_OFFSET, _slope, forward_record
+    from slt_widgets.engine.chain_record import ZERO_OFFSET, _slope, forward_record
     net = make_net(kind, dtype=torch.float32).eval()
     z = torch.randn(500, 16) * 3
     z[:5] = 0.0
@@ -398,14 +398,14 @@ def test_slt_layers_subset_equals_single_layer():
 def test_records_come_in_whole_chunks_that_cover_every_sample(chunk):
     # The forward record runs on blocks of RECORD_BLOCK samples; each chunk the chain sees must
     # still be `chunk` long (the last one shorter), in order, and hold that chunk's own slopes.
-    import importlib
-    eng = importlib.import_module("slt_widgets.engine.slt")
+    from slt_widgets.engine.dispatch import read_model
     net = make_net("relu", dtype=torch.float32).eval()
     x = torch.randn(5000, 12)
-    prep, xt = eng._prepare(net, x)
-    whole = prep.record(xt)
+    reading = read_model(net)
+    xt = reading.inputs(x)
+    whole = reading.record(xt)
     end = 0
-    for s, e, rec in prep.records(xt, chunk):
+    for s, e, rec in reading.records(xt, chunk):
         assert s == end and (e - s == chunk or e == len(x))
         for k in range(3):
             assert torch.equal(rec.slopes[k], whole.slopes[k][s:e])

@@ -11,9 +11,11 @@ from torch import nn
 from torch.nn.utils import prune
 
 import slt_widgets as sw
-import slt_widgets.engine.slt  # noqa: E402  (the module, not the function of that name)
-slt_module = __import__("sys").modules["slt_widgets.engine.slt"]
-from slt_widgets.engine.chain import to_chain
+from slt_widgets.engine.chain import mark_broken, to_chain
+from slt_widgets.engine.chain_reading import ChainReading
+from slt_widgets.engine.dispatch import read_model
+from slt_widgets.engine.general import GeneralReading
+from slt_widgets.engine.reading import Work
 from slt_widgets.engine.errors import SLTFallbackWarning, SLTInputError, UnsupportedModelError
 from slt_widgets.engine.slt import ChainMismatchError
 
@@ -257,12 +259,12 @@ def test_backward_hooks_leave_the_chain_alone_and_are_refused_by_the_general_pat
 
 # ----------------------------------------------------------------------------- the chain made wrong
 def _wrong_backward(monkeypatch):
-    real = slt_module._backward_chunk
+    real = ChainReading._backward_chunk
 
-    def wrong(prep, rec, target, rows, out_w, out_b):
-        real(prep, rec, target, rows, out_w, out_b)
+    def wrong(reading, rec, target, rows, out_w, out_b, work):
+        real(reading, rec, target, rows, out_w, out_b, work)
         out_w[:, :, 0] += 0.01                   # one input's column a little off
-    monkeypatch.setattr(slt_module, "_backward_chunk", wrong)
+    monkeypatch.setattr(ChainReading, "_backward_chunk", wrong)
 
 
 def test_a_wrong_chain_falls_back_to_the_general_path_and_the_map_is_the_models(monkeypatch):
@@ -284,7 +286,7 @@ def test_a_wrong_chain_without_a_general_path_raises_and_never_says_exact(monkey
 
     def unavailable(*a, **k):
         raise UnsupportedModelError("general path switched off for this test")
-    monkeypatch.setattr(slt_module, "slt_general", unavailable)
+    monkeypatch.setattr(GeneralReading, "slt", unavailable)
     with pytest.raises(ChainMismatchError, match="chain products themselves are wrong.*switched off") as e:
         sw.slt(model, x)
     assert isinstance(e.value, SLTInputError)
@@ -294,14 +296,15 @@ def test_a_wrong_chain_without_a_general_path_raises_and_never_says_exact(monkey
 
 def test_a_wrong_weight_names_the_module_that_breaks_the_chain(monkeypatch):
     model, x = mlp(), inputs()
-    real_init = slt_module._Prepared.__init__
+    real_weights = ChainReading.weights
 
-    def init(self, *a, **k):
-        real_init(self, *a, **k)
-        w, b = self.weights[1]
-        self.weights[1] = (w * 1.01, b)          # HL2's block (module '2') read wrong
-    monkeypatch.setattr(slt_module._Prepared, "__init__", init)
-    monkeypatch.setattr(slt_module, "slt_general", lambda *a, **k: (_ for _ in ()).throw(UnsupportedModelError("off")))
+    def weights(self, dtype, device):
+        out = list(real_weights(self, dtype, device))
+        w, b = out[1]
+        out[1] = (w * 1.01, b)                   # HL2's block (module '2') read wrong
+        return out
+    monkeypatch.setattr(ChainReading, "weights", weights)
+    monkeypatch.setattr(GeneralReading, "slt", lambda *a, **k: (_ for _ in ()).throw(UnsupportedModelError("off")))
     with pytest.raises(ChainMismatchError, match=r"first layer that differs is HL2, computed by 2 → 3 \(ReLU\)"):
         sw.slt(model, x, layer=2)
 
@@ -312,25 +315,22 @@ def test_wrong_forward_chain_is_caught_in_all_layers_and_gram_passes(monkeypatch
     for k in (1, 2):
         w = sw.slt(model, x, layer=k).weight                       # [n, M, F]
         direct[k] = np.stack([np.linalg.svd(w[:, m].numpy(), compute_uv=False) for m in range(w.shape[1])])
-    real = slt_module._forward_chunk_major
+    real = ChainReading.forward_chunk
 
-    def wrong(prep, rec, x, targets, major, dst=None):
-        out = real(prep, rec, x, targets, major, dst)
+    def wrong(reading, rec, x, targets, major, dst, work):
+        out = real(reading, rec, x, targets, major, dst, work)
         for v in out.values():
             v.mul_(1.001)
         return out
-    monkeypatch.setattr(slt_module, "_forward_chunk_major", wrong)
-    import slt_widgets.engine.spectra as spectra
+    monkeypatch.setattr(ChainReading, "forward_chunk", wrong)
     import slt_widgets.engine.stats as stats
-    monkeypatch.setattr(spectra, "_forward_chunk_major", wrong)
-    monkeypatch.setattr(stats, "_forward_chunk_major", wrong)
     with pytest.warns(SLTFallbackWarning):
         maps = sw.slt_layers(model, x)
     for k, m in maps.items():
         torch.testing.assert_close(m.apply(x), sw.activations(model, x)[k])
     for run in (lambda: sw.node_spectra(model, x, [1, 2], batch_size=16),
                 lambda: stats.streaming_slt_spectra(model, x, [1, 2], batch_size=16)):
-        slt_module.mark_broken(model, None)
+        mark_broken(model, None)
         with pytest.warns(SLTFallbackWarning):
             got = run()
         for k in (1, 2):
@@ -340,30 +340,30 @@ def test_wrong_forward_chain_is_caught_in_all_layers_and_gram_passes(monkeypatch
 @pytest.mark.parametrize("run", ["slt", "slt_layers"])
 def test_every_chunk_is_verified_and_every_position_in_turn(run):
     model, x = mlp(), inputs(n=600)
-    prep, xt = slt_module._prepare(model, x)
+    reading, work = read_model(model), Work()
+    assert isinstance(reading, ChainReading)
     seen = []
-    real_check = prep.check
-    prep.check = lambda recon, *a: (seen.append(recon.shape[0]), real_check(recon, *a))
-    if run == "slt":
-        slt_module._slt_prepared(prep, xt, "output", None, 64)
-        assert len(seen) == 10                   # 600 samples in chunks of 64
-    else:
-        slt_module._slt_layers_prepared(prep, xt, None, 64)
-        assert len(seen) == 10 * 3               # every layer of every chunk
-    assert prep.checked_chunks == len(seen) and all(k >= 1 for k in seen)
+    real_check = ChainReading.check
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ChainReading, "check", lambda self, recon, *a: (seen.append(recon.shape[0]),
+                                                                   real_check(self, recon, *a)))
+        if run == "slt":
+            reading.slt(x, "output", None, chunk=64, work=work)
+            assert len(seen) == 10                   # 600 samples in chunks of 64
+        else:
+            reading.slt_layers(x, None, chunk=64, work=work)
+            assert len(seen) == 10 * 3               # every layer of every chunk
+    assert work.checked_chunks == len(seen) and all(k >= 1 for k in seen)
     # one wrong sample of a chunk is found when its position's turn comes
-    real = slt_module._backward_chunk
+    real = ChainReading._backward_chunk
 
-    def one_wrong(prep, rec, target, rows, out_w, out_b):
-        real(prep, rec, target, rows, out_w, out_b)
+    def one_wrong(reading, rec, target, rows, out_w, out_b, work):
+        real(reading, rec, target, rows, out_w, out_b, work)
         out_w[5, :, 0] += 0.1
-    slt_module._backward_chunk, saved = one_wrong, slt_module._backward_chunk
-    try:
-        prep2, _ = slt_module._prepare(model, x)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ChainReading, "_backward_chunk", one_wrong)
         with pytest.raises(ChainMismatchError):
-            slt_module._slt_prepared(prep2, xt, "output", None, 64)
-    finally:
-        slt_module._backward_chunk = saved
+            reading.slt(x, "output", None, chunk=64, work=Work())
 
 
 def test_the_model_is_read_once_until_it_changes():

@@ -109,3 +109,51 @@ def test_every_error_the_engine_raises_is_an_slt_input_error():
                 if not name.startswith("_") and name not in ours and name != "ImportError":
                     bad.append(f"{path.name}:{node.lineno} raises {name}")
     assert not bad, bad
+
+
+def _private_imports(path: Path, modules: set) -> list[str]:
+    """``from <package module> import _name`` statements of ``path`` (any level), as text."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join(anchor + ([base] if base else []))
+        if base not in modules:
+            continue
+        for alias in node.names:
+            if alias.name.startswith("_") and not alias.name.startswith("__") and f"{base}.{alias.name}" not in modules:
+                out.append(f"{name}:{node.lineno} imports {base}.{alias.name}")
+    return out
+
+
+def test_no_module_imports_a_private_name_of_the_engine():
+    """The engine's modules talk through public names only (the model's reading and its verbs);
+    nothing else in the package reaches into the engine's private names either."""
+    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    bad = []
+    for m, p in files.items():
+        for line in _private_imports(p, set(files)):
+            target = line.split(" imports ")[1]
+            if m.startswith("slt_widgets.engine") or target.startswith("slt_widgets.engine"):
+                bad.append(line)
+    assert not bad, bad
+
+
+def test_the_private_import_finder_finds_relative_and_absolute_imports(tmp_path):
+    pkg = tmp_path / "slt_widgets" / "engine"
+    pkg.mkdir(parents=True)
+    path = pkg / "a.py"
+    path.write_text("def f():\n    from .b import _hidden, shown\nfrom slt_widgets.engine.b import _other\n")
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, tmp_path / "slt_widgets"
+    try:
+        found = _private_imports(path, {"slt_widgets.engine.a", "slt_widgets.engine.b"})
+    finally:
+        PACKAGE = saved
+    assert sorted(found) == ["slt_widgets.engine.a:2 imports slt_widgets.engine.b._hidden",
+                     "slt_widgets.engine.a:3 imports slt_widgets.engine.b._other"]

@@ -7,11 +7,13 @@ import torch
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from torch import nn
 
+from slt_widgets.analysis import streamed_lda
 from slt_widgets.datasets import FrameDataset
 import slt_widgets as sw
 from slt_widgets.engine import activations, input_spectra, node_spectra, slt_layers
 from slt_widgets.engine.errors import SLTInputError
-from slt_widgets.engine.stats import (ClassMoments, SLTGrams, _plan_blocks, iter_labeled, streaming_activation_stats,
+from slt_widgets.engine.gram_pass import plan_blocks
+from slt_widgets.engine.stats import (ClassMoments, SLTGrams, iter_labeled, streaming_activation_stats,
                                       streaming_slt_spectra)
 
 K = 4
@@ -83,7 +85,7 @@ def test_streamed_lda_equals_sklearn_svd_solver(model, data):
     for l in ("input", 2, "output"):
         H = x if l == "input" else acts[l].numpy()
         sk = LinearDiscriminantAnalysis(solver="svd").fit(H, y)
-        ld = st[l].lda()
+        ld = streamed_lda(st[l])
         assert _rel(ld.explained_variance_ratio, sk.explained_variance_ratio_) < 1e-8
         assert _rel(ld.decision_function(H), sk.decision_function(H)) < 1e-8
         np.testing.assert_array_equal(ld.predict(H), sk.predict(H))
@@ -149,7 +151,7 @@ def test_memory_budget_splits_into_blocks_with_identical_results(model, data):
     x, _ = data
     full = streaming_slt_spectra(model, x, [2, "output"])
     one_gram = SLTGrams.nbytes_for("node", 12, 10, 1)
-    passes = _plan_blocks("node", 12, {2: 10, "output": K}, one_gram * 4, 1)
+    passes = plan_blocks("node", 12, {2: 10, "output": K}, one_gram * 4, 1)
     assert len(passes) == 7 and all(len(i) <= 2 for p in passes for _, i in p)     # 2 nodes + a product each
     blocked = streaming_slt_spectra(model, x, [2, "output"], memory_budget=one_gram * 4)
     for l in full:
@@ -211,7 +213,8 @@ def test_empty_sources_are_errors(model):
 def test_forward_chain_layouts_equal_the_backward_chain(major, arch):
     """Every layout of the forward chain ([M, n, F] per node, [F, n, M] per input, [n, F, M] for
     slt_layers) holds the SLTs that the backward chain of each single layer gives."""
-    from slt_widgets.engine.slt import _forward_chunk_major, _prepare
+    from slt_widgets.engine.dispatch import read_model
+    from slt_widgets.engine.reading import Work
     torch.manual_seed(3)
     if arch == "bn":
         net = torch.nn.Sequential(torch.nn.Linear(7, 9), torch.nn.BatchNorm1d(9), torch.nn.ReLU(),
@@ -227,10 +230,11 @@ def test_forward_chain_layouts_equal_the_backward_chain(major, arch):
     net.eval()
     x = torch.randn(11, 7, dtype=torch.float64)
     net = net.double()
-    prep, xt = _prepare(net, x)
-    L = prep.chain.n_hidden
+    reading = read_model(net)
+    xt = reading.inputs(x)
+    L = reading.n_hidden()
     targets = list(range(1, L + 2))
-    got = _forward_chunk_major(prep, prep.record(xt), xt, targets, major)
+    got = reading.forward_chunk(reading.record(xt), xt, targets, major, None, Work())
     for t in targets:
         w = sw.slt(net, x, layer="output" if t == L + 1 else t).weight      # [n, M, F], backward chain
         want = {"node": w.permute(1, 0, 2), "input": w.permute(2, 0, 1), "sample": w.permute(0, 2, 1)}[major]

@@ -12,6 +12,7 @@ from .selectivity import (CoClustering, NodeClusterCounts, class_selectivity, co
 from .embedding import Aggregated, classical_mds, embed, kmeans_aggregate
 from .activations import collect_activations, predict
 from .lda import LDAResult, LayerLDA, WithinClassSpectra, fit_lda, lda_layers, within_class_spectra
+from .streamed_lda import StreamedLDA, streamed_lda
 from .slt_spectra import (IncCorDifference, PopulationSpectra, SLTSpectra, inc_cor_difference,
                           population_spectra, population_spectrum, slt_spectra, spectrum_difference_auc)
 from .layer_spectra import LayerSpectra, layer_spectra
@@ -25,7 +26,7 @@ __all__ = ["AnalysisError", "upgma", "cut_labels", "cut_n_clusters", "cluster_me
            "prototype_linkage", "prototype_cut", "unit_rows",
            "class_selectivity", "co_cluster", "CoClustering", "dead_nodes", "node_cluster_counts",
            "NodeClusterCounts", "embed", "classical_mds", "kmeans_aggregate", "Aggregated",
-           "collect_activations", "predict", "fit_lda", "lda_layers", "LDAResult", "LayerLDA",
+           "collect_activations", "predict", "fit_lda", "lda_layers", "LDAResult", "LayerLDA", "streamed_lda", "StreamedLDA",
            "within_class_spectra", "WithinClassSpectra", "slt_spectra", "SLTSpectra", "population_spectrum",
            "population_spectra", "PopulationSpectra", "spectrum_difference_auc", "inc_cor_difference",
            "IncCorDifference", "layer_spectra", "LayerSpectra", "split_cor_inc", "confusion_matrix", "most_confused",

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..engine import activations as _engine_activations
-from ..engine import iter_inputs, n_hidden_layers
+from ..engine import SLTInputError, iter_inputs, layer_key, n_hidden_layers
 from ._checks import AnalysisError
 
 __all__ = ["hidden_layers", "resolve_layers", "collect_activations", "class_means_streamed", "predict",
@@ -22,21 +22,24 @@ def hidden_layers(model) -> tuple[int, ...]:
 
 
 def resolve_layers(model, layers, allow=("input", "output")) -> tuple:
-    """Validate ``layers`` (ints 1..L, and ``"input"``/``"output"`` where allowed); default all hidden."""
+    """Validate ``layers`` (the engine's one layer vocabulary: ``1..L``, ``"HLk"``, and ``"input"`` /
+    ``"output"`` where allowed) → canonical ids ``(1, …, "output")``; default all hidden layers."""
     hid = hidden_layers(model)
     if layers is None:
         return hid
     if isinstance(layers, (int, str)):
         layers = [layers]
+    extra = tuple(a for a in allow if a != "output")
     out = []
     for l in layers:
-        if isinstance(l, str) and l in allow:
-            out.append(l)
-        elif isinstance(l, (int, np.integer)) and not isinstance(l, bool) and int(l) in hid:
-            out.append(int(l))
-        else:
-            raise AnalysisError(f"unknown layer {l!r}; this model has hidden layers 1..{len(hid)}"
+        try:
+            key = layer_key(len(hid), l, allow=extra)
+        except SLTInputError as e:
+            raise AnalysisError(str(e)) from None
+        if key == "output" and "output" not in allow:
+            raise AnalysisError(f"layer 'output' is not a choice here; this model has hidden layers 1..{len(hid)}"
                                 + (f" (also {', '.join(repr(a) for a in allow)})" if allow else ""))
+        out.append(key)
     return tuple(out)
 
 

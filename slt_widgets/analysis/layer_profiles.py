@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine import layer_label
 from ._checks import AnalysisError, check_seed
 from .activations import hidden_layers, predict
 from .expansion import split_cor_inc
@@ -26,17 +27,12 @@ from .lda import lda_layers, within_class_spectra
 from .selectivity import node_cluster_counts
 from .slt_spectra import inc_cor_difference, slt_spectra
 
-__all__ = ["MEASURES", "LayerProfile", "layer_profile", "layer_name"]
+__all__ = ["MEASURES", "LayerProfile", "layer_profile"]
 
 #: measure key → (label, paper figure)
 MEASURES = {"lda_accuracy": ("LDA accuracy", "Table 2"), "within_auc": ("within-class AUC", "Fig. 3C"),
             "node_clusters": ("node clusters", "Fig. 2D"), "slt_auc": ("SLT AUC", "Fig. 7A"),
             "inc_minus_cor": ("INC − COR AUC", "Fig. 7D")}
-
-
-def layer_name(layer) -> str:
-    """``"input"``, ``1`` → ``"HL1"``, ``"output"``."""
-    return layer if layer in ("input", "output") else f"HL{int(layer)}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +67,7 @@ def layer_profile(model, dataset, *, train=None, max_train: int | None = 4000, m
     if bad:
         raise AnalysisError(f"unknown measure(s) {bad}; choose from {list(MEASURES)}")
     hid = hidden_layers(model)
-    layers = ("input",) + tuple(layer_name(l) for l in hid) + ("output",)
+    layers = ("input",) + tuple(layer_label(l) for l in hid) + ("output",)
     values = {m: {} for m in measures}
     n, notes = {}, {}
     lda = None
@@ -81,17 +77,17 @@ def layer_profile(model, dataset, *, train=None, max_train: int | None = 4000, m
         n.update(lda_train=lda.n_train, lda_eval=len(lda.eval_labels))
         for l, acc in zip(lda.layers, lda.accuracy):
             if "lda_accuracy" in values:
-                values["lda_accuracy"][layer_name(l)] = float(acc)
+                values["lda_accuracy"][layer_label(l)] = float(acc)
             if "within_auc" in values:
-                values["within_auc"][layer_name(l)] = float(
+                values["within_auc"][layer_label(l)] = float(
                     within_class_spectra(lda.per_layer[l].projected, lda.eval_labels).auc)
     if "node_clusters" in values:
         nc = node_cluster_counts(model, dataset)
-        values["node_clusters"] = {layer_name(l): float(c) for l, c in zip(nc.layers, nc.n_clusters)}
+        values["node_clusters"] = {layer_label(l): float(c) for l, c in zip(nc.layers, nc.n_clusters)}
     if "slt_auc" in values:
         sp = slt_spectra(model, dataset, inputs=False, max_samples=node_samples, seed=seed)
         n["node_samples"] = sp.n_samples
-        values["slt_auc"] = {layer_name(l): float(a) for l, a in zip(sp.layers, sp.node_auc_mean)}
+        values["slt_auc"] = {layer_label(l): float(a) for l, a in zip(sp.layers, sp.node_auc_mean)}
     if "inc_minus_cor" in values:
         cor, inc = cor_inc_indices(model, dataset, lda)
         try:
@@ -100,7 +96,7 @@ def layer_profile(model, dataset, *, train=None, max_train: int | None = 4000, m
             notes["inc_minus_cor"] = str(err)
         else:
             n["inc_cor_per_group"] = dd.n_per_group
-            values["inc_minus_cor"] = {layer_name(l): float(a) for l, a in zip(dd.layers, dd.auc_mean)}
+            values["inc_minus_cor"] = {layer_label(l): float(a) for l, a in zip(dd.layers, dd.auc_mean)}
     return LayerProfile(layers=layers, values=values, n=n, notes=notes)
 
 

@@ -200,7 +200,7 @@ class Record:
     slopes/offsets: ``L`` tensors ``[n, d_k]`` with ``h_k = s_k ⊙ z_k + o_k`` (``z_k`` the
     pre-activation); an offset is None where it is exactly zero (ReLU, LeakyReLU, PReLU).
     hidden: ``L`` activations ``[n, d_k]``; output ``[n, d_out]``; biases (filled by
-    ``_Prepared.record``): ``c_1..c_L, c_out`` ``[n, d]`` of the affine maps.
+    ``ChainReading.record``): ``c_1..c_L, c_out`` ``[n, d]`` of the affine maps.
     """
 
     slopes: list[torch.Tensor]

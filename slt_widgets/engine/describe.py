@@ -1,7 +1,7 @@
 """`describe(model)`: the layers the engine sees, with their numbers."""
 from __future__ import annotations
 
-from .chain import to_chain
+from .dispatch import read_model
 from .general import describe_general
 
 __all__ = ["describe"]
@@ -12,13 +12,13 @@ def describe(model, print_it: bool = True) -> str:
 
     Returns the text (and prints it unless ``print_it=False``).
     """
-    try:
-        chain = to_chain(model)
-    except TypeError:       # conv nets, residual blocks …: the general path lists its traced graph
+    reading = read_model(model)
+    if reading.kind != "chain":       # conv nets, residual blocks …: the general path lists its traced graph
         text = describe_general(model)
         if print_it:
             print(text)
         return text
+    chain = reading.chain
     lines = [f"{type(model).__name__}: {chain.n_hidden} hidden layers, "
              f"{'exact (piecewise linear)' if chain.exact else 'Jacobian linearisation (smooth activations)'}"
              f"{', read through torch.fx (fast chain path)' if chain.traced else ''}",

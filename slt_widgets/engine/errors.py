@@ -5,7 +5,7 @@ Every error the engine raises on purpose is an :class:`SLTInputError` (a ``Value
 """
 
 __all__ = ["SLTInputError", "UnsupportedModelError", "ChainMismatchError", "SLTFallbackWarning",
-           "SLTTypeError", "SLTIndexError"]
+           "SLTTypeError", "SLTIndexError", "SLTLayerError"]
 
 
 class SLTInputError(ValueError):
@@ -22,6 +22,13 @@ class SLTTypeError(SLTInputError, TypeError):
 
 class SLTIndexError(SLTInputError, IndexError):
     """A sample or node index outside its range."""
+
+
+class SLTLayerError(SLTInputError, KeyError):
+    """A layer the model does not have (also a ``KeyError``: a layer is looked up by its name)."""
+
+    def __str__(self) -> str:            # the message as written, not KeyError's quoted repr
+        return str(self.args[0]) if self.args else ""
 
 
 class ChainMismatchError(SLTInputError):

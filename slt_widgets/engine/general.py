@@ -33,16 +33,17 @@ from torch.func import functional_call, jacrev
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from .chain import to_chain
 from .chain_record import PIECEWISE_LINEAR, SMOOTH, eval_mode
 from .errors import SLTInputError, SLTTypeError, UnsupportedModelError
+from .grams import gram_operand
 from .maps import LinearMap
+from .reading import DEFAULT_CHUNK, ModelReading, Work
 from .validate import as_input, check_dtype, resolve_device, resolve_layer, resolve_nodes
 from .fx_chain import Traced, activation_of, refuse_recurrent, structure_key, trace_model, user_line
 from .hooks import backward_hooks, hookable, hooks_key, hooks_outside_leaves, recorder
 
-__all__ = ["slt_general", "activations_general", "describe_general", "read_general", "GeneralModel",
-           "inspect_ops", "OpReport"]
+__all__ = ["GeneralReading", "general_reading", "slt_general", "activations_general", "describe_general", "read_general",
+           "GeneralModel", "inspect_ops", "OpReport"]
 
 # ATen operations (overload packet names) that are linear or piecewise linear in their
 # input-dependent arguments; everything else that touches the input is treated as smooth.
@@ -150,14 +151,23 @@ class GeneralModel:
     gm: the ``torch.fx`` trace (eval mode) or None; trace_error: why tracing failed;
     act_nodes: traced nodes of the numbered nonlinearities (fx path); act_modules:
     ``{qualified name: module}`` of activation modules (hook path, numbered by call order).
+    The model itself is held weakly (``model``): the per-model cache must not keep it alive.
     """
 
-    model: nn.Module
+    model_ref: "weakref.ref[nn.Module]"
     gm: fx.GraphModule | None
     trace_error: str | None
     act_nodes: list = field(default_factory=list)
     act_modules: dict = field(default_factory=dict)
     _subs: dict = field(default_factory=dict)
+    reading: object = field(default=None, repr=False, compare=False)   # its GeneralReading (general_reading)
+
+    @property
+    def model(self) -> nn.Module:
+        model = self.model_ref()
+        if model is None:
+            raise SLTInputError("the model of this reading no longer exists (it was deleted); read a live model")
+        return model
 
     @property
     def traced(self) -> bool:
@@ -225,10 +235,10 @@ def read_general(model: nn.Module) -> GeneralModel:
     traced = Traced(None, f"not traced: {skipped[0]} would be skipped by a trace") if skipped else trace_model(model)
     if traced.gm is not None:
         acts = [n for n in traced.gm.graph.nodes if n.op.startswith("call") and activation_of(n, traced.gm) is not None]
-        g = GeneralModel(model, traced.gm, None, act_nodes=acts)
+        g = GeneralModel(weakref.ref(model), traced.gm, None, act_nodes=acts)
     else:
         mods = {name: m for name, m in model.named_modules() if isinstance(m, PIECEWISE_LINEAR + SMOOTH)}
-        g = GeneralModel(model, None, traced.error, act_modules=mods)
+        g = GeneralModel(weakref.ref(model), None, traced.error, act_modules=mods)
     _READS[model] = (key, g)
     return g
 
@@ -367,80 +377,6 @@ def _row_chunk(c: int, d_in: int, r: int, elt: int) -> int | None:
     return None if rows >= r else rows
 
 
-def _prepare_general(model, x, dtype, device):
-    """Read ``model`` and validate ``x``, ``dtype``, ``device``: ``(GeneralModel, inputs, dtype, device)``."""
-    g = read_general(model)
-    device = resolve_device(device, model)
-    check_dtype(dtype)
-    xs = _as_inputs(x, dtype, device)
-    return g, xs, xs[0].dtype, device
-
-
-def slt_general(model: nn.Module, x, layer="output", nodes=None, *, chunk: int = 256, dtype=None,
-                device=None):
-    """SLTs of any feed-forward model (conv nets, residual blocks, pooling, several inputs).
-
-    Parameters
-    ----------
-    model : ``nn.Module`` whose forward maps a batch to one tensor (evaluated in eval mode,
-        not changed).
-    x : ``[n, *shape]`` tensor/array (kept in its shape), or a tuple of them for a model with
-        several inputs (then the maps act on their flattened concatenation).
-    layer : ``"output"`` or hidden layer ``1..L`` (the ``k``-th nonlinearity's output).
-    nodes : flattened indices of the layer's outputs (ints, slice or bool mask); cost is
-        proportional to their number (Jacobian rows of the selected outputs only).
-    chunk : samples per Jacobian chunk. dtype : float32/float64 (default: x's). device :
-        where to compute (default: the model's).
-
-    Returns
-    -------
-    :class:`LinearMap` with weight ``[n, r, *shape]`` (``[n, r, Σ d_i]`` for several inputs)
-    and bias ``[n, r]`` such that ``weight · x + bias`` equals the layer's (flattened) output;
-    ``exact`` is True when every input-dependent operation is linear or piecewise linear.
-    """
-    g, xs, dtype, device = _prepare_general(model, x, dtype, device)
-    n = xs[0].shape[0]
-    with eval_mode(model):
-        if g.traced:
-            n_hidden = len(g.act_nodes)
-        else:
-            n_hidden = len(_hook_calls(g, _runner(model, dtype, device), tuple(t[:1] for t in xs)))
-        target = resolve_layer(_Hidden(n_hidden), layer)
-        k = None if target == n_hidden + 1 else target
-        f = _layer_fn(g, k, dtype, device)
-        report, probe = _checked(f, xs, g, k)
-        width = probe.shape[1]
-        rows = resolve_nodes(nodes, width)
-        rows_t = None if rows is None else torch.as_tensor(rows, device=device)
-        r = width if rows is None else len(rows)
-        d_total = sum(int(np.prod(t.shape[1:])) for t in xs)
-        weight = torch.empty((n, r, *xs[0].shape[1:]) if len(xs) == 1 else (n, r, d_total), dtype=dtype,
-                             device=device)
-        bias = torch.empty((n, r), dtype=dtype, device=device)
-        chunk = max(1, int(chunk))
-        row_chunk = _row_chunk(min(chunk, n), d_total, r, weight.element_size())
-        for s in range(0, n, chunk):
-            e = min(n, s + chunk)
-            z = tuple(t[s:e] for t in xs)
-            jacs, out = _jacobian_chunk(f, z, rows_t, row_chunk)
-            if s == 0:
-                _check_independent(f, z, out, rows_t)
-            if len(xs) == 1:
-                weight[s:e] = jacs[0]
-                flat_w = weight[s:e].reshape(e - s, r, -1)
-            else:
-                flat_w = torch.cat([j.reshape(e - s, r, -1) for j in jacs], 2)
-                weight[s:e] = flat_w
-            flat_x = torch.cat([t.reshape(e - s, -1) for t in z], 1)
-            bias[s:e] = out - torch.bmm(flat_w, flat_x.unsqueeze(2)).squeeze(2)
-    return LinearMap(weight, bias, report.exact, "output" if k is None else k, rows)
-
-
-@dataclass
-class _Hidden:
-    n_hidden: int
-
-
 def _checked(f, xs, g: GeneralModel, k) -> tuple[OpReport, torch.Tensor]:
     """Run the layer once on the first sample: data-dependent control flow, output type,
     dependence on the input, and exactness."""
@@ -478,40 +414,177 @@ def _check_independent(f, z, out, rows_t) -> None:
             "running statistics (eval-mode BatchNorm) and keep samples independent.")
 
 
-# --------------------------------------------------------------------------- activations, describe
+class GeneralReading(ModelReading):
+    """The general implementation of :class:`~slt_widgets.engine.reading.ModelReading`: a model read
+    by :func:`read_general` (cached per model), its maps the ``torch.func`` Jacobians of the layer.
+    ``exact`` is decided per call from the operations the layer runs (``LinearMap.exact``)."""
+
+    kind = "general"
+    exact = False                    # nothing is claimed before a call has inspected the operations
+
+    def __init__(self, model: nn.Module, g: GeneralModel):
+        self._model = weakref.ref(model)
+        self.g = g
+
+    def inputs(self, x, dtype=None, device=None) -> tuple[tuple[torch.Tensor, ...], torch.dtype, torch.device]:
+        """``(inputs [n, *shape] each, compute dtype, device)`` from ``x`` (one tensor or a tuple)."""
+        device = resolve_device(device, self.model)
+        check_dtype(dtype)
+        xs = _as_inputs(x, dtype, device)
+        return xs, xs[0].dtype, device
+
+    def n_hidden(self, probe=None) -> int:
+        """Traced models: their numbered nonlinearities. Untraceable ones: the activation modules one
+        forward on the first sample of ``probe`` calls (without a probe: the activation modules)."""
+        g = self.g
+        if g.traced:
+            return len(g.act_nodes)
+        if probe is None:
+            return len(g.act_modules)
+        xs, dtype, device = self.inputs(probe)
+        with eval_mode(self.model):
+            return len(_hook_calls(g, _runner(self.model, dtype, device), tuple(t[:1] for t in xs)))
+
+    def widths(self, layers, probe) -> tuple[int, dict]:
+        maps = self.slt_layers(probe, layers)         # one sample is enough: widths do not depend on it
+        first = next(iter(maps.values())).weight
+        return int(np.prod(first.shape[2:])), {l: m.weight.shape[1] for l, m in maps.items()}
+
+    def slt(self, x, layer="output", nodes=None, *, chunk: int = DEFAULT_CHUNK, dtype=None, device=None,
+            work: Work | None = None) -> LinearMap:
+        """See :func:`slt_general` (``work`` is not needed here)."""
+        g, model = self.g, self.model
+        xs, dtype, device = self.inputs(x, dtype, device)
+        n = xs[0].shape[0]
+        with eval_mode(model):
+            if g.traced:
+                n_hidden = len(g.act_nodes)
+            else:
+                n_hidden = len(_hook_calls(g, _runner(model, dtype, device), tuple(t[:1] for t in xs)))
+            target = resolve_layer(n_hidden, layer)
+            k = None if target == n_hidden + 1 else target
+            f = _layer_fn(g, k, dtype, device)
+            report, probe = _checked(f, xs, g, k)
+            width = probe.shape[1]
+            rows = resolve_nodes(nodes, width)
+            rows_t = None if rows is None else torch.as_tensor(rows, device=device)
+            r = width if rows is None else len(rows)
+            d_total = sum(int(np.prod(t.shape[1:])) for t in xs)
+            weight = torch.empty((n, r, *xs[0].shape[1:]) if len(xs) == 1 else (n, r, d_total), dtype=dtype,
+                                 device=device)
+            bias = torch.empty((n, r), dtype=dtype, device=device)
+            chunk = max(1, int(chunk))
+            row_chunk = _row_chunk(min(chunk, n), d_total, r, weight.element_size())
+            for s in range(0, n, chunk):
+                e = min(n, s + chunk)
+                z = tuple(t[s:e] for t in xs)
+                jacs, out = _jacobian_chunk(f, z, rows_t, row_chunk)
+                if s == 0:
+                    _check_independent(f, z, out, rows_t)
+                if len(xs) == 1:
+                    weight[s:e] = jacs[0]
+                    flat_w = weight[s:e].reshape(e - s, r, -1)
+                else:
+                    flat_w = torch.cat([j.reshape(e - s, r, -1) for j in jacs], 2)
+                    weight[s:e] = flat_w
+                flat_x = torch.cat([t.reshape(e - s, -1) for t in z], 1)
+                bias[s:e] = out - torch.bmm(flat_w, flat_x.unsqueeze(2)).squeeze(2)
+        return LinearMap(weight, bias, report.exact, "output" if k is None else k, rows)
+
+    def slt_layers(self, x, layers=None, *, chunk: int = DEFAULT_CHUNK, dtype=None, device=None,
+                   work: Work | None = None) -> dict:
+        """One :meth:`slt` per layer (default every hidden layer and the output)."""
+        if layers is None:
+            L = self.n_hidden(x)
+            layers = [*range(1, L + 1), "output"]
+        return {m.layer: m for m in (self.slt(x, l, chunk=chunk, dtype=dtype, device=device) for l in layers)}
+
+    def activations(self, x, *, chunk: int = 4096, dtype=None, device=None) -> dict:
+        """See :func:`activations_general`."""
+        g, model = self.g, self.model
+        xs, dtype, device = self.inputs(x, dtype, device)
+        n = xs[0].shape[0]
+        parts: list[list[torch.Tensor]] = []
+        with eval_mode(model), torch.no_grad():
+            if g.traced:
+                run = _runner(g.multi_module(), dtype, device)
+            for s in range(0, n, max(1, int(chunk))):
+                z = tuple(t[s:s + chunk] for t in xs)
+                c = z[0].shape[0]
+                if g.traced:
+                    outs = run(*z)
+                    hidden, out = list(outs[:-1]), outs[-1]
+                else:
+                    hidden = []
+                    hooks = [hookable(m).register_forward_hook(recorder(lambda mod, i, o: hidden.append(o.clone())))  # in-place
+                             for m in g.act_modules.values()]
+                    try:
+                        out = _runner(model, dtype, device)(*z)
+                    finally:
+                        for h in hooks:
+                            h.remove()
+                parts.append([_flat_output(h, c) for h in hidden] + [_flat_output(out, c)])
+        L = len(parts[0]) - 1
+        return {**{k + 1: torch.cat([p[k] for p in parts]) for k in range(L)},
+                "output": torch.cat([p[L] for p in parts])}
+
+    def gram_operands(self, x, layers, per: str, *, chunk: int = 128, dtype=None, device=None, want=None,
+                      work: Work | None = None):
+        """The whole batch in one piece: one :meth:`slt` per layer, flattened to ``[b, M, F]``."""
+        if want is not None and not np.asarray(want).any():
+            return
+        maps = self.slt_layers(x, list(layers), chunk=chunk, dtype=dtype, device=device)
+        out = {}
+        for layer, m in maps.items():
+            w = m.weight.detach().reshape(m.weight.shape[0], m.weight.shape[1], -1)   # [b, M, F]
+            out[layer] = gram_operand(w.transpose(1, 2), per)
+        n = next(iter(maps.values())).weight.shape[0]
+        yield 0, n, out
+
+
+def general_reading(model: nn.Module) -> GeneralReading:
+    """The general reading of ``model`` (one per :func:`read_general` reading, so cached alike)."""
+    g = read_general(model)
+    if g.reading is None:
+        g.reading = GeneralReading(model, g)
+    return g.reading
+
+
+def slt_general(model: nn.Module, x, layer="output", nodes=None, *, chunk: int = 256, dtype=None,
+                device=None):
+    """SLTs of any feed-forward model (conv nets, residual blocks, pooling, several inputs).
+
+    Parameters
+    ----------
+    model : ``nn.Module`` whose forward maps a batch to one tensor (evaluated in eval mode,
+        not changed).
+    x : ``[n, *shape]`` tensor/array (kept in its shape), or a tuple of them for a model with
+        several inputs (then the maps act on their flattened concatenation).
+    layer : ``"output"`` or hidden layer ``1..L`` (the ``k``-th nonlinearity's output).
+    nodes : flattened indices of the layer's outputs (ints, slice or bool mask); cost is
+        proportional to their number (Jacobian rows of the selected outputs only).
+    chunk : samples per Jacobian chunk. dtype : float32/float64 (default: x's). device :
+        where to compute (default: the model's).
+
+    Returns
+    -------
+    :class:`LinearMap` with weight ``[n, r, *shape]`` (``[n, r, Σ d_i]`` for several inputs)
+    and bias ``[n, r]`` such that ``weight · x + bias`` equals the layer's (flattened) output;
+    ``exact`` is True when every input-dependent operation is linear or piecewise linear.
+    """
+    return general_reading(model).slt(x, layer, nodes, chunk=chunk, dtype=dtype, device=device)
+
+
 def activations_general(model: nn.Module, x, *, chunk: int = 4096, dtype=None, device=None) -> dict:
     """Real activations of every numbered hidden layer and the output, flattened.
 
     x ``[n, *shape]`` → ``{1: [n, d_1], …, L: [n, d_L], "output": [n, d_out]}`` (eval mode;
     ``d_k`` = the number of values of layer k, e.g. ``C·H·W`` for a conv layer).
     """
-    g, xs, dtype, device = _prepare_general(model, x, dtype, device)
-    n = xs[0].shape[0]
-    parts: list[list[torch.Tensor]] = []
-    with eval_mode(model), torch.no_grad():
-        if g.traced:
-            run = _runner(g.multi_module(), dtype, device)
-        for s in range(0, n, max(1, int(chunk))):
-            z = tuple(t[s:s + chunk] for t in xs)
-            c = z[0].shape[0]
-            if g.traced:
-                outs = run(*z)
-                hidden, out = list(outs[:-1]), outs[-1]
-            else:
-                hidden = []
-                hooks = [hookable(m).register_forward_hook(recorder(lambda mod, i, o: hidden.append(o.clone())))  # in-place
-                         for m in g.act_modules.values()]
-                try:
-                    out = _runner(model, dtype, device)(*z)
-                finally:
-                    for h in hooks:
-                        h.remove()
-            parts.append([_flat_output(h, c) for h in hidden] + [_flat_output(out, c)])
-    L = len(parts[0]) - 1
-    return {**{k + 1: torch.cat([p[k] for p in parts]) for k in range(L)},
-            "output": torch.cat([p[L] for p in parts])}
+    return general_reading(model).activations(x, chunk=chunk, dtype=dtype, device=device)
 
 
+# --------------------------------------------------------------------------- describe
 def _node_label(node: fx.Node, gm: fx.GraphModule) -> str:
     if node.op == "call_module":
         return f"{node.target} ({type(gm.get_submodule(node.target)).__name__})"
@@ -558,25 +631,3 @@ def describe_general(model: nn.Module) -> str:
     lines.append("  exact: decided per call from the ATen operations run (LinearMap.exact); max-pooling, |x|, "
                  "clamp are piecewise linear")
     return "\n".join(lines)
-
-
-def _hook_count(model: nn.Module, x, dtype=None, device=None) -> int:
-    """Number of hidden layers ``L`` of a general-path model (a probe sample for untraceable ones)."""
-    g = read_general(model)
-    if g.traced:
-        return len(g.act_nodes)
-    device = resolve_device(device, model)
-    check_dtype(dtype)
-    xs = _as_inputs(x, dtype, device)
-    with eval_mode(model):
-        return len(_hook_calls(g, _runner(model, xs[0].dtype, device), tuple(t[:1] for t in xs)))
-
-
-def n_hidden_layers(model: nn.Module) -> int:
-    """Number ``L`` of hidden layers (nonlinearities) the engine numbers in ``model``, whichever
-    path reads it: the chain for MLPs, the fx trace or the activation modules otherwise."""
-    try:
-        return to_chain(model).n_hidden
-    except UnsupportedModelError:
-        g = read_general(model)
-        return len(g.act_nodes) if g.traced else len(g.act_modules)

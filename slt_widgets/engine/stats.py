@@ -8,7 +8,8 @@ code runs batch by batch in one process and partition by partition on a Dask clu
   ``[K]``, class sums ``[K, M]`` and the centred total scatter ``[M, M]`` (Chan's pairwise update,
   float64). From them :class:`ActivationStats` gives the class selectivity vectors (CSV, Fig. 2),
   the Gram ``HᵀH`` and singular values of the activations, total / within / between-class
-  scatter and a streamed LDA equal to scikit-learn's SVD solver (Table 2, Fig. 3A).
+  scatter; :func:`slt_widgets.analysis.streamed_lda` fits scikit-learn's SVD-solver LDA from them
+  (Table 2, Fig. 3A).
 * :class:`SLTGrams` — one layer's SLTs: per node ``[r, F, F]`` (Σ_NODES, Fig. 7A) or per input
   dimension ``[f, M, M]`` (Σ_INPUTS); singular values are the square roots of the Grams'
   eigenvalues.
@@ -19,22 +20,22 @@ blocks and makes several passes when the Grams exceed ``memory_budget``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .chain import eval_mode, to_chain
-from .errors import SLTInputError, SLTTypeError
-from .slt import (ChainMismatchError, _forward_chunk_major, _is_chain, _prepare, activations, fall_back, resolve_layer,
-                  slt_layers)
-from .grams import GramSum, gram_operand
-from .spectra import NodeSpectra, auc_score, spectra_from_gram
-from .streaming import iter_inputs, parse_bytes
+from .dispatch import read_model, verified
+from .errors import SLTInputError
+from .gram_pass import accumulate_grams, group_array, join_blocks, plan_blocks
+from .grams import SLTGrams
+from .slt import activations
+from .streaming import check_labels, iter_batches, iter_inputs, parse_bytes
+from .validate import layer_key
 
-__all__ = ["ClassMoments", "ActivationStats", "StreamedLDA", "SLTGrams", "streaming_activation_stats",
-           "streaming_slt_spectra", "iter_labeled", "activation_layers"]
+__all__ = ["ClassMoments", "ActivationStats", "SLTGrams", "streaming_activation_stats", "streaming_slt_spectra",
+           "iter_labeled", "activation_layers", "partition_moments", "merge_moments", "partition_grams"]
 
 
 # =============================================================================== class moments
@@ -72,7 +73,7 @@ class ClassMoments:
             return self
         if not np.isfinite(a).all():
             raise SLTInputError(f"activations of layer {self.layer!r} contain NaN or inf; check the inputs")
-        y = np.zeros(len(a), np.int64) if labels is None else _labels(labels, len(a))
+        y = np.zeros(len(a), np.int64) if labels is None else check_labels(labels, len(a))
         self._grow(int(y.max()) + 1)
         self.counts += np.bincount(y, minlength=len(self.counts))
         np.add.at(self.sums, y, a)
@@ -118,7 +119,7 @@ class ActivationStats:
     n: N; counts: ``[K]``; class_means: ``[K, M]`` (the class selectivity vectors, NaN rows for
     absent classes); mean: ``[M]``; total_scatter: ``[M, M]`` = ``Σ (h − μ)(h − μ)ᵀ``.
     Derived: ``gram [M, M]`` = ``HᵀH``; ``between_scatter``, ``within_scatter`` ``[M, M]``;
-    ``singular_values [M]`` of ``H``; :meth:`lda`.
+    ``singular_values [M]`` of ``H``. The LDA fitted from them: :func:`slt_widgets.analysis.streamed_lda`.
     """
 
     layer: object
@@ -151,249 +152,12 @@ class ActivationStats:
         ev = np.linalg.eigvalsh(self.gram)[::-1]
         return np.sqrt(np.clip(ev, 0, None))[:min(self.n, len(ev))].copy()
 
-    def lda(self, tol: float = 1e-4) -> "StreamedLDA":
-        """LDA fitted from these statistics: scikit-learn's SVD solver (empirical priors) re-derived
-        from the within-class scatter, so no activation matrix is ever held. Needs ≥ 2 classes."""
-        return StreamedLDA.from_stats(self, tol)
-
-
-@dataclass(frozen=True)
-class StreamedLDA:
-    """``LinearDiscriminantAnalysis(solver="svd")`` fitted from :class:`ActivationStats`.
-
-    classes: ``[C]`` labels present; means: ``[C, M]``; priors: ``[C]``; xbar: ``[M]``;
-    scalings: ``[M, r]``; coef: ``[C, M]``; intercept: ``[C]``;
-    explained_variance_ratio: ``[min(C − 1, M)]``. Methods mirror scikit-learn's.
-    """
-
-    classes: np.ndarray
-    means: np.ndarray
-    priors: np.ndarray
-    xbar: np.ndarray
-    scalings: np.ndarray
-    coef: np.ndarray
-    intercept: np.ndarray
-    explained_variance_ratio: np.ndarray
-
-    @classmethod
-    def from_stats(cls, st: ActivationStats, tol: float = 1e-4) -> "StreamedLDA":
-        present = np.flatnonzero(st.counts > 0)
-        if len(present) < 2:
-            raise SLTInputError(f"LDA needs samples of ≥ 2 classes; got {len(present)}")
-        if st.n <= len(present):
-            raise SLTInputError(f"LDA needs more samples ({st.n}) than classes ({len(present)})")
-        n, C = st.n, len(present)
-        means = st.class_means[present]
-        priors = st.counts[present] / n
-        xbar = priors @ means
-        sw = st.within_scatter
-        std = np.sqrt(np.clip(np.diag(sw), 0, None) / n)
-        std[std == 0] = 1.0
-        # sklearn: SVD of X = Xc / (std √n); here the eigenvectors of XᵀX = D⁻¹ S_w D⁻¹ / n
-        ev, V = np.linalg.eigh(sw / np.outer(std, std) / n)
-        order = np.argsort(ev)[::-1]
-        S = np.sqrt(np.clip(ev[order], 0, None))
-        V = V[:, order]
-        rank = int((S > tol).sum())
-        scalings = (V[:, :rank] / std[:, None]) / S[:rank]
-        fac = 1.0 / (C - 1)
-        X = (np.sqrt(n * priors * fac)[:, None] * (means - xbar)) @ scalings
-        _, S2, Vt = np.linalg.svd(X, full_matrices=False)
-        evr = (S2 ** 2 / np.sum(S2 ** 2))[:min(C - 1, st.class_means.shape[1])]
-        rank2 = int((S2 > tol * S2[0]).sum())
-        scal = scalings @ Vt.T[:, :rank2]
-        coef = (means - xbar) @ scal
-        intercept = -0.5 * np.sum(coef ** 2, axis=1) + np.log(priors)
-        coef = coef @ scal.T
-        intercept = intercept - xbar @ coef.T
-        return cls(present, means, priors, xbar, scal, coef, intercept, evr)
-
-    def transform(self, x) -> np.ndarray:
-        """Project ``x [n, M]`` → ``[n, min(C − 1, rank)]`` (the paper's ``H̃``)."""
-        h = _as2d(x, self.xbar.shape[0])
-        return ((h - self.xbar) @ self.scalings)[:, :len(self.classes) - 1]
-
-    def decision_function(self, x) -> np.ndarray:
-        """Class scores ``[n, C]`` (log posterior up to a constant)."""
-        return _as2d(x, self.xbar.shape[0]) @ self.coef.T + self.intercept
-
-    def predict(self, x) -> np.ndarray:
-        """Predicted class labels ``[n]`` int64."""
-        return self.classes[self.decision_function(x).argmax(1)]
-
-    def score(self, x, y) -> float:
-        """Accuracy on ``x [n, M]`` with labels ``y [n]``."""
-        return float((self.predict(x) == np.asarray(y)).mean())
-
-
-def _as2d(x, width: int) -> np.ndarray:
-    a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float64)
-    if a.ndim != 2 or a.shape[1] != width:
-        raise SLTInputError(f"expected [n, {width}] activations, got shape {a.shape}")
-    return a
-
-
-def _labels(labels, n: int) -> np.ndarray:
-    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-    if y.shape != (n,):
-        raise SLTInputError(f"labels must be [b] = [{n}] (one per sample in the batch), got shape {y.shape}")
-    if y.size and not (np.issubdtype(y.dtype, np.integer) or np.all(np.mod(y, 1) == 0)):
-        raise SLTInputError(f"labels must be integer class indices, got dtype {y.dtype}")
-    y = y.astype(np.int64)
-    if y.size and y.min() < 0:
-        raise SLTInputError(f"labels must be ≥ 0 (class indices), got {y.min()}")
-    return y
-
-
-# =============================================================================== SLT Grams
-class SLTGrams:
-    """Gram matrices of one layer's SLTs, per node or per input dimension (float64).
-
-    per: ``"node"`` — for each selected node ``m`` the ``[F, F]`` Gram of its ``[N × F]`` SLT
-    (``gram [r, F, F]``); ``"input"`` — for each selected input dimension ``f`` the ``[M, M]``
-    Gram of the ``[N × M]`` slice (``gram [f, M, M]``). index: the selected nodes / inputs
-    (``[r]``, None for all). :meth:`update` takes the forward-chain layout ``Jᵀ [b, F, M]``.
-    """
-
-    def __init__(self, layer, per: str, n_in: int, width: int, index=None):
-        if per not in ("node", "input"):
-            raise SLTInputError(f"per must be 'node' or 'input', got {per!r}")
-        self.layer, self.per, self.n_in, self.width = layer, per, int(n_in), int(width)
-        full = self.width if per == "node" else self.n_in
-        self.index = None if index is None else np.asarray(index, dtype=np.int64)
-        r = full if self.index is None else len(self.index)
-        side = self.n_in if per == "node" else self.width
-        self._sum = GramSum(r, side)
-        self._subset = self.index is not None and not np.array_equal(self.index, np.arange(full))
-        self._index_t = None
-        self.n = 0
-
-    def _rows(self, device) -> torch.Tensor | None:
-        """The selected rows as a tensor on ``device``, or None when every row is kept."""
-        if not self._subset:
-            return None
-        if self._index_t is None or self._index_t.device != device:
-            self._index_t = torch.as_tensor(self.index, device=device)
-        return self._index_t
-
-    @property
-    def gram(self) -> torch.Tensor:
-        """The float64 Grams ``[r, side, side]`` accumulated so far."""
-        return self._sum.total()
-
-    @staticmethod
-    def nbytes_for(per: str, n_in: int, width: int, r: int) -> int:
-        """Bytes held for ``r`` selected nodes (inputs): float64 Grams plus the float32 batch sums."""
-        side = n_in if per == "node" else width
-        return GramSum.nbytes_for(r, side)
-
-    def __getstate__(self):          # ship only the float64 totals (Dask partitions)
-        self.release()
-        state = dict(self.__dict__)
-        state["_index_t"] = None
-        return state
-
-    def update(self, jt: torch.Tensor) -> "SLTGrams":
-        """Add a batch of SLTs in forward-chain layout ``Jᵀ [b, F, M]`` (``LinearMap.weight``
-        is ``[b, M, F]``: pass ``weight.transpose(1, 2)``)."""
-        jt = jt.detach()
-        if jt.ndim != 3 or jt.shape[1] != self.n_in or jt.shape[2] != self.width:
-            raise SLTInputError(f"expected SLTs [b, {self.n_in}, {self.width}], got {tuple(jt.shape)}")
-        self._sum.add(gram_operand(jt, self.per, self._rows(jt.device)))
-        self.n += jt.shape[0]
-        return self
-
-    def update_major(self, j: torch.Tensor) -> "SLTGrams":
-        """Add a batch in the Gram's own layout: ``[M, b, F]`` (per node) or ``[F, b, M]`` (per
-        input), as built by the engine's passes; rows are selected here."""
-        rows = self._rows(j.device)
-        self._sum.add(j if rows is None else torch.index_select(j, 0, rows))
-        self.n += j.shape[1]
-        return self
-
-    def release(self) -> "SLTGrams":
-        """Fold and free the float32 batch sums (before the spectra are taken, or shipping)."""
-        self._sum.release()
-        return self
-
-    def flush(self) -> "SLTGrams":
-        """Fold the float32 batch sums into the float64 Grams (done by ``gram``, ``merge``, ``result``)."""
-        self._sum.flush()
-        return self
-
-    def merge(self, other: "SLTGrams") -> "SLTGrams":
-        """Add another accumulator over the same layer and selection (in place); returns self."""
-        if (not isinstance(other, SLTGrams) or (other._sum.r, other._sum.side) != (self._sum.r, self._sum.side)
-                or other.per != self.per
-                or not np.array_equal(-1 if other.index is None else other.index,
-                                      -1 if self.index is None else self.index)):
-            raise SLTInputError("can only merge SLTGrams of the same layer, kind and selection")
-        self._sum.merge(other._sum)
-        self.n += other.n
-        return self
-
-    def result(self) -> NodeSpectra:
-        """:class:`~slt_widgets.engine.NodeSpectra`: sigmas ``[r, F]`` (node) or ``[f, M]`` (input)."""
-        if self.n == 0:
-            raise SLTInputError("no samples were accumulated (empty dataset or iterator)")
-        sig = spectra_from_gram(self.gram)          # [r, side], like node_spectra (zeros past rank N)
-        dead = sig[:, 0] <= 0
-        auc = auc_score(sig) if sig.shape[1] >= 2 else np.full(len(sig), np.nan)
-        return NodeSpectra(self.layer, sig, auc, dead, self.n)
-
 
 # =============================================================================== data streams
 def iter_labeled(data, labels=None, batch_size: int = 4096, *, progress: bool = False, desc: str = "batches"):
-    """Yield ``(x [b, D] float tensor, y [b] int64 array or None)`` from any streamable source.
-
-    data: array / tensor / ``np.memmap`` ``[N, D]`` (sliced per batch, so a memmap is read lazily),
-    a ``FrameDataset`` (its labels), a ``DataLoader`` or iterable of ``x`` or ``(x, y, …)``.
-    labels: ``[N]`` (overrides the labels of the source; sliced alongside the batches).
-    """
-    if labels is not None:
-        y_all = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-        if y_all.ndim != 1:
-            raise SLTInputError(f"labels must be a vector [N], got shape {y_all.shape}")
-        start = 0
-        for xb in iter_inputs(data, batch_size, progress=progress, desc=desc):
-            yb = y_all[start:start + len(xb)]
-            if len(yb) != len(xb):
-                raise SLTInputError(f"labels has {len(y_all)} entries but the data has more samples; pass one "
-                                    "label per sample")
-            start += len(xb)
-            yield xb, yb
-        if start != len(y_all):
-            raise SLTInputError(f"labels has {len(y_all)} entries but the data has {start} samples; pass one "
-                                "label per sample")
-        return
-    if hasattr(data, "iter_batches") and hasattr(data, "labels"):        # FrameDataset
-        it = data.iter_batches(batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-            it = tqdm(it, total=-(-len(data) // batch_size), desc=desc, unit="batch")
-        for _, xb, yb in it:
-            yield torch.from_numpy(xb), yb
-        return
-    if isinstance(data, (np.ndarray, torch.Tensor)):
-        for xb in iter_inputs(data, batch_size, progress=progress, desc=desc):
-            yield xb, None
-        return
-    if not hasattr(data, "__iter__"):
-        raise SLTTypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
-                        "a DataLoader or an iterable of batches")
-    it = data
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(it, total=len(data) if hasattr(data, "__len__") else None, desc=desc, unit="batch")
-    for item in it:
-        if isinstance(item, (tuple, list)):
-            xb, yb = item[0], (item[1] if len(item) > 1 else None)
-        else:
-            xb, yb = item, None
-        if isinstance(xb, dict):
-            raise SLTInputError("batches are dicts; yield tensors x or tuples (x, y)")
-        xb = xb if isinstance(xb, torch.Tensor) else torch.from_numpy(np.asarray(xb))
-        yield xb, (None if yb is None else _labels(yb, len(xb)))
+    """Yield ``(x [b, D] float tensor, y [b] int64 array or None)``: :func:`~slt_widgets.engine.streaming.iter_batches`
+    with the source's labels (or ``labels [N]``, which override them)."""
+    return iter_batches(data, batch_size, labels, progress=progress, desc=desc)
 
 
 def activation_layers(model, layers) -> list:
@@ -404,14 +168,7 @@ def activation_layers(model, layers) -> list:
         return ["input", *range(1, L + 1), "output"]
     if isinstance(layers, (int, str)):
         layers = [layers]
-    out = []
-    for l in layers:
-        if isinstance(l, str) and l.strip().lower() == "input":
-            out.append("input")
-        else:
-            t = resolve_layer(chain, l)
-            out.append("output" if t == L + 1 else t)
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(layer_key(chain, l, allow=("input",)) for l in layers))
 
 
 def _n_classes_of(data, n_classes):
@@ -471,107 +228,17 @@ def streaming_activation_stats(model, data, labels=None, layers=None, *, n_class
 
 
 # =============================================================================== SLT spectra
-def _plan_blocks(per: str, n_in: int, widths: dict, budget: int, n_groups: int) -> list[list[tuple]]:
-    """Split ``(layer, index)`` Gram blocks into passes whose Grams fit ``budget`` bytes.
-
-    A pass holds its Grams (all groups; float64 totals plus float32 batch sums, see
-    :meth:`SLTGrams.nbytes_for`) plus room for folding its largest block into the totals."""
-    jobs = []
-    for layer, width in widths.items():
-        full = width if per == "node" else n_in
-        one = SLTGrams.nbytes_for(per, n_in, width, 1)            # one node's (input's) float64 Gram
-        if one * (n_groups + 1) > budget:
-            need = math.ceil(one * (n_groups + 1) / 2 ** 20)
-            raise SLTInputError(f"one {per}'s Gram of layer {layer!r} needs {need} MB ({n_groups} group(s) + a "
-                                f"batch product) but memory_budget is {budget / 2 ** 20:.1f} MB; raise memory_budget")
-        per_block = max(1, budget // (one * (n_groups + 1)))
-        for s in range(0, full, per_block):
-            r = min(per_block, full - s)
-            jobs.append((layer, np.arange(s, s + r), one * r))
-    passes, cur, used, big = [], [], 0, 0
-    for layer, idx, b in jobs:
-        if cur and used + b * n_groups + max(big, b) > budget:
-            passes.append(cur)
-            cur, used, big = [], 0, 0
-        cur.append((layer, idx))
-        used += b * n_groups
-        big = max(big, b)
-    if cur:
-        passes.append(cur)
-    return passes
-
-
-def _group_array(groups, n_groups):
-    g = groups.detach().cpu().numpy() if isinstance(groups, torch.Tensor) else np.asarray(groups)
-    if g.ndim != 1 or not np.issubdtype(g.dtype, np.integer):
-        raise SLTInputError(f"groups must be an int vector [N] (−1 = skip the sample), got {g.dtype} {g.shape}")
-    if g.size and (g.min() < -1 or g.max() >= n_groups):
-        raise SLTInputError(f"groups must lie in −1..{n_groups - 1}")
-    return g.astype(np.int64)
-
-
-def partition_grams(prep_or_model, x, blocks, per: str, groups=None, n_groups: int = 1, *, chunk: int = 128,
-                    dtype=None, device=None, into: dict | None = None) -> dict:
+def partition_grams(model, x, blocks, per: str, groups=None, n_groups: int = 1, *, chunk: int = 128,
+                    dtype=None, device=None) -> dict:
     """``{(group, layer, block_id): SLTGrams}`` of one batch/partition ``x [b, F]``.
 
     blocks: ``[(layer, index [r])]`` (see :func:`streaming_slt_spectra`); groups: ``[b]`` ints in
-    −1..G−1 (−1 = not accumulated) or None (all samples, group 0). into: accumulators from an
-    earlier call to add to in place (one set of Grams per pass instead of one per batch).
+    −1..G−1 (−1 = not accumulated) or None (all samples, group 0).
     """
     x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
-    out = {}
-    if isinstance(prep_or_model, torch.nn.Module) and not _is_chain(prep_or_model):
-        return _partition_grams_general(prep_or_model, x, blocks, per, groups, n_groups, chunk, dtype, device)
-    prep = prep_or_model
-    if isinstance(prep, torch.nn.Module):
-        prep, _ = _prepare(prep, x[:1], dtype, device)
-    L = prep.chain.n_hidden
-    targets = sorted({resolve_layer(prep.chain, l) for l, _ in blocks})
-    xt = x.reshape(len(x), -1).to(device=prep.device, dtype=prep.dtype)
-    g_all = np.zeros(len(xt), np.int64) if groups is None else np.asarray(groups)
-    n_in = xt.shape[1]
-    accs = {} if into is None else into
-    for gi in range(n_groups):
-        for bi, (l, idx) in enumerate(blocks):
-            t = resolve_layer(prep.chain, l)
-            if (gi, l, bi) not in accs:
-                accs[(gi, l, bi)] = SLTGrams(l, per, n_in, prep.chain.layer_width("output" if t == L + 1 else t), idx)
-    with eval_mode(prep.model):
-        for s in range(0, len(xt), chunk):
-            xc = xt[s:s + chunk]
-            gc = g_all[s:s + chunk]
-            if (gc < 0).all():
-                continue
-            rec = prep.record(xc)
-            outs = _forward_chunk_major(prep, rec, xc, targets, per)      # [M, c, F] or [F, c, M]
-            for t, j in outs.items():
-                prep.check_major(j, per, xc, rec, t)                      # W(x)·x + b(x) = the model's values
-            for (gi, l, bi), acc in accs.items():
-                j = outs[resolve_layer(prep.chain, l)]
-                rows = gc == gi
-                if rows.all():
-                    acc.update_major(j)
-                elif rows.any():
-                    acc.update_major(j[:, torch.as_tensor(np.flatnonzero(rows), device=j.device)])
-    out.update(accs)
-    return out
-
-
-def _partition_grams_general(model, x, blocks, per, groups, n_groups, chunk, dtype, device):
-    """Models off the chain path (conv nets, residual blocks): one ``slt_layers`` per batch."""
-    layers = list(dict.fromkeys(l for l, _ in blocks))
-    maps = slt_layers(model, x, layers, chunk=chunk, dtype=dtype, device=device)
-    g_all = np.zeros(len(x), np.int64) if groups is None else np.asarray(groups)
-    out = {}
-    for gi in range(n_groups):
-        rows = torch.as_tensor(np.flatnonzero(g_all == gi))
-        for bi, (l, idx) in enumerate(blocks):
-            w = maps[l].weight.reshape(len(x), maps[l].weight.shape[1], -1)      # [b, M, F]
-            acc = SLTGrams(l, per, w.shape[2], w.shape[1], idx)
-            if len(rows):
-                acc.update(w[rows].transpose(1, 2))
-            out[(gi, l, bi)] = acc
-    return out
+    run = lambda r: accumulate_grams(r, [x], blocks, per, groups=groups, n_groups=n_groups, chunk=chunk,  # noqa: E731
+                                     dtype=dtype, device=device)[0]
+    return verified(model, read_model(model), run)[0]
 
 
 def streaming_slt_spectra(model, data, layers=None, *, per: str = "node", groups=None, n_groups: int | None = None,
@@ -591,64 +258,38 @@ def streaming_slt_spectra(model, data, layers=None, *, per: str = "node", groups
         raise SLTInputError(f"per must be 'node' or 'input', got {per!r}")
     args = dict(layers=layers, per=per, groups=groups, n_groups=n_groups, memory_budget=memory_budget,
                 batch_size=batch_size, chunk=chunk, dtype=dtype, device=device, progress=progress)
-    try:
-        return _streaming_slt_spectra(model, data, **args)
-    except ChainMismatchError as e:     # the chain reading failed verification: the general path, from the start
-        return fall_back(model, e, False, lambda: _streaming_slt_spectra(model, data, **args))
+    # a failed verification runs the whole computation again on the general path, from the start
+    return verified(model, read_model(model), lambda r: _slt_spectra(r, data, **args))[0]
 
 
-def _streaming_slt_spectra(model, data, layers, per, groups, n_groups, memory_budget, batch_size, chunk, dtype,
-                           device, progress) -> dict:
-    chain = to_chain(model) if _is_chain(model) else None
+def _slt_spectra(reading, data, layers, per, groups, n_groups, memory_budget, batch_size, chunk, dtype, device,
+                 progress) -> dict:
+    chain = reading.kind == "chain"
     if layers is None:
-        if chain is None:
+        if not chain:
             raise SLTInputError("pass layers=[...] explicitly for models off the chain path")
-        layers = list(range(1, chain.n_hidden + 1))
-    layers = [l for l in activation_layers(model, layers) if l != "input"] if chain is not None else list(layers)
+        layers = list(range(1, reading.n_hidden() + 1))
+    if isinstance(layers, (int, str)):
+        layers = [layers]
     G = 1
     g_all = None
     if groups is not None:
         G = int(n_groups) if n_groups is not None else int(np.max(groups)) + 1
-        g_all = _group_array(groups, G)
+        g_all = group_array(groups, G)
     budget = parse_bytes(memory_budget)
-    probe = next(iter_labeled(data, None, 1))[0]
-    n_in = probe.reshape(1, -1).shape[1]
-    if chain is not None:
-        widths = {l: chain.layer_width(l) for l in layers}
-    else:
-        maps = slt_layers(model, probe, layers)
-        widths = {l: m.weight.shape[1] for l, m in maps.items()}
-    passes = _plan_blocks(per, n_in, widths, budget, G)
+    probe = next(iter_inputs(data, 1), None)
+    if probe is None:
+        raise SLTInputError("streaming_slt_spectra got no data (an empty dataset or iterator)")
+    layers = [l for l in reading.layer_keys(layers, probe, allow=("input",)) if l != "input"]
+    n_in, widths = reading.widths(layers, probe)
+    passes = plan_blocks(per, n_in, widths, budget, G)
     results = {}
     for pi, blocks in enumerate(passes):
-        acc, start, prep = {}, 0, None
         desc = f"{per} spectra" + (f" (pass {pi + 1}/{len(passes)})" if len(passes) > 1 else "")
-        for xb, _ in iter_labeled(data, None, batch_size, progress=progress, desc=desc):
-            gb = None if g_all is None else g_all[start:start + len(xb)]
-            start += len(xb)
-            if chain is not None and prep is None:
-                prep, _ = _prepare(model, xb[:1], dtype, device)
-            if prep is not None:
-                partition_grams(prep, xb, blocks, per, gb, G, chunk=chunk, dtype=dtype, device=device, into=acc)
-                continue
-            part = partition_grams(model, xb, blocks, per, gb, G, chunk=chunk, dtype=dtype, device=device)
-            for k, v in part.items():
-                acc[k] = v if k not in acc else acc[k].merge(v)
-        for a in acc.values():          # free the float32 batch sums before the spectra are taken
-            a.release()
-        if g_all is not None and start != len(g_all):
-            raise SLTInputError(f"groups has {len(g_all)} entries but the data has {start} samples")
+        batches = iter_inputs(data, batch_size, progress=progress, desc=desc)
+        acc, _ = accumulate_grams(reading, batches, blocks, per, groups=g_all, n_groups=G, chunk=chunk, dtype=dtype,
+                                  device=device, widths=(n_in, widths))
         for (gi, l, _), a in sorted(acc.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2])):
             results.setdefault(gi, {}).setdefault(l, []).append(a)
-    out = {gi: {l: _join(parts) for l, parts in per_layer.items()} for gi, per_layer in results.items()}
+    out = {gi: {l: join_blocks(parts) for l, parts in per_layer.items()} for gi, per_layer in results.items()}
     return out if groups is not None else out[0]
-
-
-def _join(parts: list) -> NodeSpectra:
-    """One layer's spectra from its node (input) blocks, in index order."""
-    parts = sorted(parts, key=lambda a: -1 if a.index is None else int(a.index[0]))
-    res = [p.result() for p in parts]
-    F = max(r.sigmas.shape[1] for r in res)
-    sig = np.concatenate([np.pad(r.sigmas, ((0, 0), (0, F - r.sigmas.shape[1]))) for r in res])
-    return NodeSpectra(res[0].layer, sig, np.concatenate([np.atleast_1d(r.auc) for r in res]),
-                       np.concatenate([r.dead for r in res]), res[0].n_samples)

@@ -15,13 +15,15 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .slt import (DEFAULT_CHUNK, ChainMismatchError, LinearMap, _is_chain, fall_back, _prepare, _slt_layers_prepared, _slt_prepared, as_input,
-                  check_chunk, slt, slt_layers)
-from .chain import eval_mode
+from .dispatch import read_model, verified
 from .errors import SLTIndexError, SLTInputError, SLTTypeError
 from .hooks import reading_key
+from .maps import LinearMap
+from .reading import DEFAULT_CHUNK, Work
+from .slt import slt
+from .validate import check_chunk
 
-__all__ = ["iter_inputs", "iter_slt", "iter_slt_layers", "SLTCache", "parse_bytes"]
+__all__ = ["iter_inputs", "iter_batches", "check_labels", "iter_slt", "iter_slt_layers", "SLTCache", "parse_bytes"]
 
 
 def _progress(it, total, desc, enabled):
@@ -31,33 +33,83 @@ def _progress(it, total, desc, enabled):
     return tqdm(it, total=total, desc=desc, unit="batch")
 
 
-def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: str = "batches") -> Iterator[torch.Tensor]:
-    """Yield input batches ``[b, D]`` as float tensors from arrays, datasets or loaders."""
+def _tensor(xb) -> torch.Tensor:
+    return xb if isinstance(xb, torch.Tensor) else torch.from_numpy(np.asarray(xb))
+
+
+def iter_batches(data, batch_size: int = 4096, labels=None, *, keep_labels: bool = True, progress: bool = False,
+                 desc: str = "batches") -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
+    """The one batch iterator: yield ``(x [b, D] tensor, y [b] int64 array or None)`` from any source.
+
+    data: array / tensor / ``np.memmap`` ``[N, D]`` (sliced per batch, so a memmap is read lazily),
+    a ``FrameDataset`` (spliced per batch, with its labels), a ``torch.utils.data.DataLoader`` or any
+    iterable of ``x`` or ``(x, y, …)``. labels: ``[N]`` class indices (override the source's; sliced
+    alongside the batches). keep_labels False: ``y`` is always None and the source's labels are
+    never read or checked (what :func:`iter_inputs` yields).
+    """
     if batch_size < 1:
         raise SLTInputError(f"batch_size must be ≥ 1, got {batch_size}")
+    if labels is not None:
+        y_all = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+        if y_all.ndim != 1:
+            raise SLTInputError(f"labels must be a vector [N], got shape {y_all.shape}")
+        start = 0
+        for xb, _ in iter_batches(data, batch_size, keep_labels=False, progress=progress, desc=desc):
+            yb = y_all[start:start + len(xb)]
+            if len(yb) != len(xb):
+                raise SLTInputError(f"labels has {len(y_all)} entries but the data has more samples; pass one "
+                                    "label per sample")
+            start += len(xb)
+            yield xb, yb
+        if start != len(y_all):
+            raise SLTInputError(f"labels has {len(y_all)} entries but the data has {start} samples; pass one "
+                                "label per sample")
+        return
     if hasattr(data, "iter_batches") and hasattr(data, "labels"):           # FrameDataset
         total = -(-len(data) // batch_size)
-        for _, xb, _ in _progress(data.iter_batches(batch_size), total, desc, progress):
-            yield torch.from_numpy(xb)
+        for _, xb, yb in _progress(data.iter_batches(batch_size), total, desc, progress):
+            yield torch.from_numpy(xb), (yb if keep_labels else None)
         return
     if isinstance(data, (np.ndarray, torch.Tensor)):
         if data.ndim < 2:
             raise SLTInputError(f"data must be [N, D], got shape {tuple(data.shape)}")
         n = data.shape[0]
         for s in _progress(range(0, n, batch_size), -(-n // batch_size), desc, progress):
-            xb = data[s:s + batch_size]
-            yield torch.from_numpy(np.asarray(xb)) if isinstance(xb, np.ndarray) else xb
+            yield _tensor(data[s:s + batch_size]), None
         return
     if hasattr(data, "__iter__"):
         total = len(data) if hasattr(data, "__len__") else None
         for item in _progress(data, total, desc, progress):
-            xb = item[0] if isinstance(item, (tuple, list)) else item
+            if isinstance(item, (tuple, list)):
+                xb, yb = item[0], (item[1] if len(item) > 1 else None)
+            else:
+                xb, yb = item, None
             if isinstance(xb, dict):
                 raise SLTInputError("batches are dicts; yield tensors x or tuples (x, y)")
-            yield torch.from_numpy(np.asarray(xb)) if not isinstance(xb, torch.Tensor) else xb
+            xb = _tensor(xb)
+            yield xb, (None if yb is None or not keep_labels else check_labels(yb, len(xb)))
         return
     raise SLTTypeError(f"cannot stream {type(data).__name__}: pass an array/tensor [N, D], a FrameDataset, "
-                    "a DataLoader or an iterable of batches")
+                       "a DataLoader or an iterable of batches")
+
+
+def iter_inputs(data, batch_size: int = 4096, *, progress: bool = False, desc: str = "batches") -> Iterator[torch.Tensor]:
+    """Yield input batches ``[b, D]`` as float tensors from arrays, datasets or loaders (see :func:`iter_batches`)."""
+    for xb, _ in iter_batches(data, batch_size, keep_labels=False, progress=progress, desc=desc):
+        yield xb
+
+
+def check_labels(labels, n: int) -> np.ndarray:
+    """``labels`` of a batch of ``n`` samples as int64 class indices ``[n]`` (≥ 0)."""
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if y.shape != (n,):
+        raise SLTInputError(f"labels must be [b] = [{n}] (one per sample in the batch), got shape {y.shape}")
+    if y.size and not (np.issubdtype(y.dtype, np.integer) or np.all(np.mod(y, 1) == 0)):
+        raise SLTInputError(f"labels must be integer class indices, got dtype {y.dtype}")
+    y = y.astype(np.int64)
+    if y.size and y.min() < 0:
+        raise SLTInputError(f"labels must be ≥ 0 (class indices), got {y.min()}")
+    return y
 
 
 def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
@@ -68,21 +120,15 @@ def iter_slt(model, data, layer="output", nodes=None, *, batch_size: int = 4096,
 
     Memory stays O(batch_size · r · d_in) whatever the dataset size. reuse_buffers: write every
     batch into the same output buffers — the yielded map is only valid until the next batch (copy
-    what you keep) and no fresh memory is first-touched per batch (chain path only).
+    what you keep) and no fresh memory is first-touched per batch (chain path only). A batch whose
+    chain maps fail verification is computed on the general path, and so is the rest of the stream.
     """
+    reading = read_model(model)
+    work = Work(keep_outputs=reuse_buffers)
     start = 0
-    storage = {} if reuse_buffers else None
-    general = lambda xb: slt(model, xb, layer=layer, nodes=nodes, chunk=chunk, dtype=dtype, device=device)  # noqa
-    fell_back = False
-    for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, f"SLT {layer}"):
-        if prep is None or fell_back:  # conv nets, residual blocks: the torch.func path, batch by batch
-            m = general(xb)
-        else:
-            try:
-                with eval_mode(model):
-                    m = _slt_prepared(prep, xb, layer, nodes, check_chunk(chunk), storage)
-            except ChainMismatchError as e:     # this batch and the rest on the general path
-                m, fell_back = fall_back(model, e, prep.exact, lambda: general(xb)), True
+    for xb in iter_inputs(data, batch_size, progress=progress, desc=f"SLT {layer}"):
+        m, reading = verified(model, reading, lambda r: r.slt(xb, layer, nodes, chunk=check_chunk(chunk), dtype=dtype,
+                                                             device=device, work=work))
         yield slice(start, start + len(xb)), m
         start += len(xb)
 
@@ -98,36 +144,14 @@ def iter_slt_layers(model, data, layers=None, *, batch_size: int = 256, chunk: i
     what you keep), and no fresh memory is mapped per batch (the kernel's mapping and zeroing of a
     new ``[batch, d_in, Σ d_layer]`` allocation costs 10–30 % of the stream, measured).
     """
+    reading = read_model(model)
+    work = Work(keep_outputs=reuse_buffers)
     start = 0
-    storage = {} if reuse_buffers else None
-    general = lambda xb: slt_layers(model, xb, layers, chunk=check_chunk(chunk), dtype=dtype, device=device)  # noqa
-    fell_back = False
-    for prep, xb in _prepared_batches(model, data, batch_size, dtype, device, progress, "SLT all layers"):
-        if prep is None or fell_back:
-            maps = general(xb)
-        else:
-            try:
-                maps = _slt_layers_prepared(prep, xb, layers, check_chunk(chunk), storage)
-            except ChainMismatchError as e:     # this batch and the rest on the general path
-                maps, fell_back = fall_back(model, e, prep.exact, lambda: general(xb)), True
+    for xb in iter_inputs(data, batch_size, progress=progress, desc="SLT all layers"):
+        maps, reading = verified(model, reading, lambda r: r.slt_layers(xb, layers, chunk=check_chunk(chunk),
+                                                                       dtype=dtype, device=device, work=work))
         yield slice(start, start + len(xb)), maps
         start += len(xb)
-
-
-def _prepared_batches(model, data, batch_size, dtype, device, progress, desc):
-    """Yield ``(prep, x [b, D])``: validated, converted batches and the chain prepared once
-    (folded weights cast to the compute dtype); ``prep`` is None for models off the chain path,
-    whose batches come as read."""
-    prep = None
-    chain_path = _is_chain(model)
-    for xb in iter_inputs(data, batch_size, progress=progress, desc=desc):
-        if not chain_path:
-            yield None, xb
-        elif prep is None:
-            prep, xt = _prepare(model, xb, dtype, device)
-            yield prep, xt
-        else:
-            yield prep, as_input(xb, prep.chain.d_in, dtype=prep.dtype, device=prep.device)
 
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}

@@ -1,7 +1,7 @@
 """Validation of everything a user hands the engine: inputs, devices, dtypes, chunk sizes, layers
 and node selections, with messages that name the problem and the fix. One layer vocabulary for the
-whole package: :func:`resolve_layer` reads a layer (``1..L``, ``"HL2"``, ``"output"``) and
-:func:`layer_label` writes one.
+whole package: :func:`layer_key` reads a layer (``1..L``, ``"HL2"``, ``"output"``; :func:`resolve_layer`
+numbers it ``1..L+1``) and :func:`layer_label` writes one.
 """
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import SLTInputError
+from .errors import SLTInputError, SLTLayerError
 
-__all__ = ["as_input", "resolve_device", "check_dtype", "check_chunk", "resolve_layer", "resolve_nodes",
+__all__ = ["as_input", "resolve_device", "check_dtype", "check_chunk", "resolve_layer", "layer_key", "resolve_nodes",
            "layer_label", "model_device"]
 
 def model_device(model: nn.Module) -> torch.device:
@@ -88,24 +88,47 @@ def check_chunk(chunk) -> int:
 def resolve_layer(chain, layer) -> int:
     """Layer number ``1..L`` for hidden layers, ``L + 1`` for ``"output"``.
 
-    chain: anything with ``n_hidden`` (a :class:`~slt_widgets.engine.chain_record.Chain`), or ``L``
-    itself. layer: ``1..L`` (ints, numpy ints), ``"HL1".."HLL"`` or ``"output"``/``"out"`` (any case).
+    chain: anything with ``n_hidden`` (a :class:`~slt_widgets.engine.chain_record.Chain`, a
+    model reading), or ``L`` itself. layer: see :func:`layer_key`.
     """
-    L = chain if isinstance(chain, (int, np.integer)) else chain.n_hidden
+    key = layer_key(chain, layer)
+    L = _n_hidden(chain)
+    return L + 1 if key == "output" else key
+
+
+def layer_key(chain, layer, allow: tuple = (), hint: str = ""):
+    """The one reading of a layer in the package: ``layer`` → an int ``1..L``, ``"output"``, or one of
+    the extra names in ``allow`` (``"input"`` where the input features count as a layer).
+
+    chain: anything with ``n_hidden``, or ``L`` itself. layer: ``1..L`` (ints, numpy ints; not the text
+    ``"2"``, which would key a cache apart from ``2``), ``"HL1".."HLL"``, ``"output"``/``"out"`` (any case
+    and spacing). Anything else raises
+    :class:`~slt_widgets.engine.errors.SLTLayerError` (an ``SLTInputError`` and a ``KeyError``)
+    listing the choices; ``hint`` is added to its message.
+    """
+    L = _n_hidden(chain)
+    parsed = layer
     if isinstance(layer, str):
         key = layer.strip().lower()
+        extras = {a.lower(): a for a in allow}
         if key in ("output", "out"):
-            return L + 1
+            return "output"
+        if key in extras:
+            return extras[key]
         if key.startswith("hl") and key[2:].isdigit():
-            layer = int(key[2:])
-        else:
-            raise SLTInputError(f"layer must be 'output' or a hidden layer number 1..{L}, got {layer!r}")
-    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
-        raise SLTInputError(f"layer must be 'output' or an int 1..{L}, got {layer!r}")
-    if not 1 <= int(layer) <= L:
-        raise SLTInputError(f"hidden layer {layer} does not exist: this model has hidden layers 1..{L} "
-                            "(the k-th nonlinearity's output) and 'output'")
-    return int(layer)
+            parsed = int(key[2:])
+    if isinstance(parsed, (int, np.integer)) and not isinstance(parsed, (bool, np.bool_)) and 1 <= int(parsed) <= L:
+        return int(parsed)
+    names = ", ".join([*allow, *(layer_label(k) for k in range(1, L + 1)), "output"])
+    extra = "".join(f", and {a!r}" for a in allow)
+    raise SLTLayerError(f"layer {layer!r} does not exist: layer must be 'output' or a hidden layer, an int 1..{L} or 'HLk' "
+                        f"(this model has hidden layers 1..{L}, the k-th nonlinearity's output{extra}); choose one "
+                        f"of {names}"
+                        + (f" ({hint})" if hint else ""))
+
+
+def _n_hidden(chain) -> int:
+    return int(chain) if isinstance(chain, (int, np.integer)) else chain.n_hidden
 
 
 def resolve_nodes(nodes, width: int) -> np.ndarray | None:
@@ -135,11 +158,14 @@ def resolve_nodes(nodes, width: int) -> np.ndarray | None:
 
 
 def layer_label(layer) -> str:
-    """The one way the package writes a layer: ``"input"``, ``"HL3"``, ``"output"``."""
+    """The one way the package writes a layer (``1..L``, ``"input"``, ``"output"``, ``"HL3"``): ``"input"``,
+    ``"HL3"``, ``"output"`` — in widgets, figures, reports and messages alike."""
     if isinstance(layer, str):
         key = layer.strip().lower()
         if key in ("input", "output"):
             return key
+        if key == "out":
+            return "output"
         if key.startswith("hl") and key[2:].isdigit():
             return f"HL{int(key[2:])}"
         return layer

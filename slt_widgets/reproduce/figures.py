@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .._files import atomic_open  # noqa: E402
+from ..engine import layer_label  # noqa: E402,F401 (the package's one layer labeller, re-exported for the stages)
 
 __all__ = ["save", "layer_label", "template_image", "plt", "set_origin"]
 
@@ -22,8 +23,6 @@ def set_origin(dataset) -> None:
     _ORIGIN["value"] = "lower" if getattr(dataset, "_frames", None) is not None else "upper"
 
 
-def layer_label(l) -> str:
-    return {"input": "feats", "output": "out"}.get(l, f"HL{l}") if isinstance(l, str) else f"HL{l}"
 
 
 def save(fig, out: Path, name: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..analysis import embed, predict
 from ..analysis.clustering import prototype_linkage
-from ..engine import activations, to_chain
+from ..engine import activations, layer_key, layer_label, to_chain  # noqa: F401 (the one layer vocabulary, re-exported)
 
 __all__ = ["ClassView", "class_samples", "default_node", "fast_mds", "layer_shapes", "LayerShapes", "nearest_to_centroid",
            "wav_bytes", "layer_key", "layer_label", "build_class_view", "embed_points"]
@@ -46,31 +46,6 @@ def layer_shapes(model, dataset):
         hidden = sorted(k for k in acts if k != "output")
         return LayerShapes(len(hidden), tuple(int(acts[k].reshape(1, -1).shape[1]) for k in hidden),
                            int(acts["output"].reshape(1, -1).shape[1]), int(dataset.n_features))
-
-
-def layer_key(model_or_chain, layer):
-    """Normalise ``layer`` (``1..L``, ``"HLk"``, ``"output"``) to ``1..L`` or ``"output"``."""
-    chain = model_or_chain if hasattr(model_or_chain, "n_hidden") else to_chain(model_or_chain)
-    L = chain.n_hidden
-    names = ", ".join([f"HL{i}" for i in range(1, L + 1)] + ["output"])
-    if isinstance(layer, str):
-        key = layer.strip().lower()
-        if key in ("output", "out"):
-            return "output"
-        if key.startswith("hl") and key[2:].isdigit():
-            layer = int(key[2:])
-        elif key.isdigit():
-            layer = int(key)
-        else:
-            raise KeyError(f"unknown layer {layer!r}; choose one of {names}")
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) and 1 <= int(layer) <= L:
-        return int(layer)
-    raise KeyError(f"unknown layer {layer!r}; choose one of {names}")
-
-
-def layer_label(layer) -> str:
-    """``1`` → ``"HL1"``, ``"output"`` → ``"output"``."""
-    return "output" if layer == "output" else f"HL{layer}"
 
 
 def class_samples(model, dataset, cls: int, max_samples: int, seed: int = 0,

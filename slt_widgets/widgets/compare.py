@@ -125,7 +125,7 @@ class Compare(W.VBox):
 
         # ---- layer profiles
         names = list(st.names)
-        x_layers = ["input"] + [f"HL{i}" for i in range(1, st.n_layers + 1)] + ["output"]
+        x_layers = [layer_label(k) for k in ["input", *range(1, st.n_layers + 1), "output"]]
         self._x_layers = x_layers
         self.profile_views = {}
         for m, (label, fig) in MEASURES.items():

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..analysis import cut_labels, predict
 from ..analysis.layer_profiles import MEASURES, LayerProfile, layer_profile
-from ..engine import SLTCache
+from ..engine import SLTCache, layer_key
 from ..analysis.clustering import prototype_cut
 from ._class_view import (ClassView, build_class_view, default_node, layer_label, layer_shapes)
 
@@ -212,19 +212,7 @@ class CompareState(T.HasTraits):
     # ------------------------------------------------------------------ vocabulary
     def layer_key(self, layer):
         """``1..Lmax``, ``"HLk"``, ``"output"`` → ``1..Lmax`` or ``"output"`` (KeyError listing the choices)."""
-        names = [f"HL{i}" for i in range(1, self.n_layers + 1)] + ["output"]
-        key = layer
-        if isinstance(layer, str):
-            s = layer.strip().lower()
-            if s in ("output", "out"):
-                return "output"
-            if s.startswith("hl") and s[2:].isdigit():
-                key = int(s[2:])
-            elif s.isdigit():
-                key = int(s)
-        if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 1 <= int(key) <= self.n_layers:
-            return int(key)
-        raise KeyError(f"unknown layer {layer!r}; choose one of {', '.join(names)} (layers are aligned by index)")
+        return layer_key(self.n_layers, layer, hint="layers are aligned by index")
 
     def layers(self) -> list:
         """Every selectable layer: ``[1, …, Lmax, "output"]``."""

@@ -100,7 +100,7 @@ class Explorer(StaticPNG, W.VBox):
         self.class_picker = W.Dropdown(options=list(dataset.class_names), description="class",
                                        layout=W.Layout(width="170px"), style=small)
         self.class_picker.add_class("slt-class-picker")
-        self.layer_picker = W.Dropdown(options=[(f"HL{i}", i) for i in range(1, L + 1)] + [("output", "output")],
+        self.layer_picker = W.Dropdown(options=[(layer_label(k), k) for k in [*range(1, L + 1), "output"]],
                                        description="layer", layout=W.Layout(width="150px"), style=small)
         self.layer_picker.add_class("slt-layer-picker")
         self.node_picker = W.Dropdown(options=[("0", 0)], description="node", layout=W.Layout(width="200px"),

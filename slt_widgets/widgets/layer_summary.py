@@ -39,7 +39,7 @@ class LayerSummary(StaticPNG, W.VBox):
         with self.busy.running("computing spectra…"):
             self.result = layer_spectra(model, dataset, train=train, progress=progress, **kw)
         r = self.result
-        names = [("input" if l == "input" else layer_label(l)) for l in r.layers]
+        names = [layer_label(l) for l in r.layers]
         self.layer_names = tuple(names)
         self.evr_view = SpectrumView("LDA explained variance (3A)", y_label="EVR / EVR₁", width="340px")
         self.within_view = SpectrumView("within-class, LDA space (3B)", width="340px")
