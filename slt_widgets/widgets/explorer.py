@@ -18,6 +18,7 @@ import traitlets as T
 from .._files import atomic_open
 from ._busy import BusyIndicator, ErrorArea, guarded, single_blas
 from ._class_view import layer_label, wav_bytes
+from .aria_label import aria_label
 from .cluster_tree import ClusterTree
 from .embedding_view import EmbeddingView
 from ._static import StaticPNG, literal_text
@@ -156,6 +157,7 @@ class Explorer(StaticPNG, W.VBox):
                    layout=W.Layout(flex_flow="row wrap", align_items="center")),
             self.error_area,
         ]
+        self.aria = aria_label(self, "SLT explorer", "region")     # named from the selection by _render
         st.observe(self._on_state, "selection")
         self.class_picker.observe(self._on_class, "value")
         self.layer_picker.observe(self._on_layer, "value")
@@ -216,6 +218,13 @@ class Explorer(StaticPNG, W.VBox):
         self.last_exemplars = idx
         self._audio_for = s
         return idx
+
+    def accessible_name(self) -> str:
+        """The Explorer's name for assistive technology, from the selection:
+        ``"SLT explorer: T · output node 30 · cluster 1 — 412 frames"``."""
+        s = self.state.selection
+        return (f"SLT explorer: {s.cls} · {s.layer_name} node {s.node} · {s.cluster_text}{s.source_text} — "
+                f"{self.state.count_text()}")
 
     @literal_text
     def to_png(self, path, dpi: int = 110) -> str:
@@ -320,6 +329,7 @@ class Explorer(StaticPNG, W.VBox):
                                      colors={keys[1]: "#1f77b4"}, title=f.titles["spectra"])
             # status and audio (exemplars belong to one selection)
             self.status.value = f"<div style='font-size:12px;line-height:1.35'>{html.escape(st.status_text())}</div>"
+            self.aria.label = self.accessible_name()
             if self.audio_box.children and getattr(self, "_audio_for", None) != s:
                 self.audio_box.children = []
             self._drawn = {"linkage": v.linkage, "cut": s.cut, "xy": f.xy, "colors_key": (id(v.linkage), s.cut),
