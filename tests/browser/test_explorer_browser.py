@@ -126,6 +126,12 @@ def test_explorer_in_jupyterlab(lab_server, page):
         # the spectra gained the cluster's line (its own widget message: wait for it)
         expect(page.locator(".slt-spectrum-legend").first).to_contain_text(re.compile(r"cluster 1 \(n=\d+\) · AUC"))
         screenshot_views(page, SHOTS, "lab")
+        # the same state drawn without a browser (to_png, matplotlib): next to the screenshots
+        pngs = {"explorer.tree": "cluster_tree_to_png.png", "explorer.templates": "template_panel_to_png.png",
+                "explorer": "explorer_to_png.png"}
+        kernel_eval(kc, "\n".join(f"{v}.to_png({str(SHOTS / f)!r})" for v, f in pngs.items()))
+        for f in pngs.values():
+            assert (SHOTS / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f
         _dark_theme_contrast(page)
         _tsne_and_hl1(page, kc)
     finally:

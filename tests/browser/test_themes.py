@@ -113,5 +113,7 @@ def test_selectivity_map_from_the_keyboard_alone(themed_lab, page):
         assert page.evaluate("() => document.activeElement.matches('.slt-sm-box')"), "the redraw lost the focus"
         page.keyboard.press("ArrowRight")            # the cursor one cell right of the selection
         page.locator(".slt-selectivity-map").first.screenshot(path=str(SHOTS / "lab_selectivity_map_keyboard.png"))
+        kernel_eval(kc, f"smap.to_png({str(SHOTS / 'selectivity_map_to_png.png')!r})")    # the same state, no browser
+        assert (SHOTS / "selectivity_map_to_png.png").read_bytes()[:4] == b"\x89PNG"
     finally:
         kc.stop_channels()
