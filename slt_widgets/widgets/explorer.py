@@ -134,8 +134,8 @@ class Explorer(StaticPNG, W.VBox):
         tp_kw = {} if speech else {"x_label": "column", "y_label": "row", "pixel_size": max(2, min(16, 128 // max(shape))),
                                    "x_ticks": [float(i) for i in range(shape[1])]}
         self.templates = TemplatePanel(np.zeros((3,) + shape, np.float32), titles=["", "", ""],
-                                       kinds=["features", "slt", "diff"], count_unit=self._unit, columns=3, **tp_kw)
-        self.templates.add_class("slt-explorer-templates")
+                                       kinds=["features", "slt", "diff"], count_unit=self._unit, columns=0, **tp_kw)
+        self.templates.add_class("slt-explorer-templates")   # columns=0: the panels wrap in a narrow notebook
         self.embedding = EmbeddingView("Embedding", width="440px", height="360px")
         self.spectra = SpectrumView("SLT spectra", width="440px", height="300px")
         self.audio_box = W.HBox(layout=W.Layout(flex_flow="row wrap", align_items="center"))
@@ -145,6 +145,9 @@ class Explorer(StaticPNG, W.VBox):
         self.play_button.add_class("slt-play")
         self.play_button.layout.display = None if getattr(dataset, "has_audio", False) else "none"
 
+        # the (hidden) busy note takes the rest of the pickers' line, down to 0 px: it never wraps
+        # onto a line of its own, which would leave an empty band under the pickers
+        self.busy.layout.flex, self.busy.layout.min_width, self.busy.layout.overflow = "1 1 0", "0", "hidden"
         views = W.Box([self.tree, self.templates, self.embedding, self.spectra], layout=_WRAP)
         views.add_class("slt-explorer-views")
         self.children = [
