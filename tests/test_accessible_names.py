@@ -8,26 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slt_widgets.datasets import load_digits_dataset
-from slt_widgets.reproduce import train_toy_mlp
-from slt_widgets.widgets import ConfusionPairs, EmbeddingView, Explorer, LayerSummary, SpectrumView
+from slt_widgets.widgets import ConfusionPairs, EmbeddingView, LayerSummary, SpectrumView
 from slt_widgets.widgets._static import describe, picture
 from slt_widgets.widgets.aria_label import AriaLabel
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits_dataset("all")
-
-
-@pytest.fixture(scope="module")
-def model(digits):
-    return train_toy_mlp(digits, hidden=(48, 32), steps=80, lr=1e-2, seed=0)
-
-
-@pytest.fixture(scope="module")
-def explorer(model, digits):
-    return Explorer(model, digits, cls="3")
 
 
 def _labels(box) -> list[AriaLabel]:

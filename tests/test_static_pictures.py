@@ -17,9 +17,7 @@ import pytest
 from PIL import Image
 
 from slt_widgets import analysis as A
-from slt_widgets.datasets import load_digits_dataset
-from slt_widgets.reproduce import train_toy_mlp
-from slt_widgets.widgets import (ClusterTree, ConfusionPairs, EmbeddingView, Explorer, LayerSummary, SelectivityMap,
+from slt_widgets.widgets import (ClusterTree, ConfusionPairs, EmbeddingView, LayerSummary, SelectivityMap,
                                  SpectrumView, TemplatePanel)
 from slt_widgets.widgets._static import _box_picture, compose_pngs, picture, register_box_pictures
 
@@ -70,21 +68,6 @@ def _bundle(widget) -> tuple[dict, bytes]:
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits_dataset("all")
-
-
-@pytest.fixture(scope="module")
-def model(digits):
-    return train_toy_mlp(digits, hidden=(48, 32), steps=80, lr=1e-2, seed=0)
-
-
-@pytest.fixture(scope="module")
-def explorer(model, digits):
-    return Explorer(model, digits, cls="3")
-
-
 def _template_panel(model, digits):
     rng = np.random.default_rng(0)
     return TemplatePanel(rng.normal(size=(3, 8, 8)).astype(np.float32), titles=["a", "b", "c"], origin="upper")
