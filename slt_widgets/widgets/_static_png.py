@@ -280,7 +280,9 @@ def render_cluster_tree(tree, leaf_cluster, leaf_labels, cut, *, selected=-1, ti
     if cut_text is None:
         cut_text = f"cut {cut:.3g}: {n_clusters}+ clusters shown" if any(leaf_cluster < 0) else \
             f"cut {cut:.3g}: {n_clusters} clusters"
-    ax.set_title(f"{title}{' — ' if title else ''}{cut_text}", fontsize=10)
+    # a long title and the cut read-out on two lines: one line overran a narrow (few-leaf) figure
+    sep = "\n" if len(title) + len(cut_text) > 48 else " — "
+    ax.set_title(f"{title}{sep if title else ''}{cut_text}", fontsize=10)
     for s in ("top", "right") if top else ("top", "left"):
         ax.spines[s].set_visible(False)
     return fig
