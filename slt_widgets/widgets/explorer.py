@@ -66,7 +66,8 @@ class Explorer(StaticPNG, W.VBox):
     "other" group (:func:`~slt_widgets.analysis.prototype_cut`, which says why).
 
     Python API: :meth:`select`, :attr:`selection`, :attr:`clusters`, :attr:`state` (the headless
-    :class:`ExplorerModel`), :attr:`cache`, :meth:`to_png`, :meth:`play_exemplars`. Views:
+    :class:`ExplorerModel`), :attr:`cache`, :meth:`to_png`, :meth:`play_exemplars`,
+    :meth:`accessible_name` (what ``aria``, its :class:`AriaLabel`, names the box). Views:
     ``class_picker``, ``layer_picker``, ``node_picker``, ``cut_slider``, ``tree``
     (:class:`ClusterTree`), ``templates`` (:class:`TemplatePanel`, ``[3, H, W]``: mean features,
     mean SLT, SLT difference to the reference), ``embedding`` (:class:`EmbeddingView`),
