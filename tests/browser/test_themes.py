@@ -76,6 +76,10 @@ def test_every_text_element_is_readable(themed_lab, page):
         page.set_viewport_size({"width": width, "height": 1100})
         page.wait_for_timeout(500)
         page.locator(f".jp-OutputArea-output {EXPLORER}").first.scroll_into_view_if_needed()
+        # the pickers stay one line: the hidden busy note used to wrap onto a line of its own (an empty band)
+        rows = page.evaluate(f"() => [...document.querySelector('{EXPLORER}').children].slice(0, 2)"
+                             ".map(r => r.getBoundingClientRect().height)")
+        assert rows[0] < 40, f"at {width} px the pickers' row is {rows[0]:.0f} px tall: something wrapped"
         page.screenshot(path=str(SHOTS / f"lab_{slug}_{width}.png"))
         page.locator(".jp-OutputArea-output .slt-layer-summary").first.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / f"lab_{slug}_views_{width}.png"))
