@@ -174,7 +174,8 @@ def test_classroom_server_frees_the_kernel_of_a_closed_page(tmp_path, browser_co
     server = start_voila(nb_path, tmp_path / "env", extra_args=CULL)
     try:
         page = browser_context.new_page()
-        page.goto(f"{server.url}/?token={server.token}")
+        # Voilà fires "load" once every cell ran (demo + Explorer): on a loaded machine past 30 s
+        page.goto(f"{server.url}/?token={server.token}", timeout=180_000)
         page.locator(EXPLORER).first.wait_for(state="visible", timeout=180_000)
         files = connection_files(server.runtime_dir)
         assert len(files) == 1 and files[0].exists()
