@@ -17,9 +17,7 @@ import pytest
 from PIL import Image
 
 from slt_widgets import analysis as A
-from slt_widgets.datasets import load_digits_dataset
-from slt_widgets.reproduce import train_toy_mlp
-from slt_widgets.widgets import (ClusterTree, ConfusionPairs, EmbeddingView, Explorer, LayerSummary, SelectivityMap,
+from slt_widgets.widgets import (ClusterTree, ConfusionPairs, EmbeddingView, LayerSummary, SelectivityMap,
                                  SpectrumView, TemplatePanel)
 from slt_widgets.widgets._static import _box_picture, compose_pngs, picture, register_box_pictures
 
@@ -70,21 +68,6 @@ def _bundle(widget) -> tuple[dict, bytes]:
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits_dataset("all")
-
-
-@pytest.fixture(scope="module")
-def model(digits):
-    return train_toy_mlp(digits, hidden=(48, 32), steps=80, lr=1e-2, seed=0)
-
-
-@pytest.fixture(scope="module")
-def explorer(model, digits):
-    return Explorer(model, digits, cls="3")
-
-
 def _template_panel(model, digits):
     rng = np.random.default_rng(0)
     return TemplatePanel(rng.normal(size=(3, 8, 8)).astype(np.float32), titles=["a", "b", "c"], origin="upper")
@@ -174,6 +157,36 @@ def test_the_explorer_leaves_one_picture_of_all_its_views(explorer):
     assert spots["ClusterTree"][1] < spots["TemplatePanel"][1]
     assert spots["EmbeddingView"][1] < spots["SpectrumView"][1]
     assert spots["EmbeddingView"][0] > spots["ClusterTree"][0]
+
+
+def test_the_tree_picture_draws_clusters_as_the_live_tree_does(explorer):
+    """A truncated tree's leaves stand at min(merge height, cut) with a wedge in their cluster's
+    colour (grey: "other"), labelled "#id · n", on an axis zoomed to the leaves — not a comb of
+    black links down to 0 with only the labels in colour."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_hex
+    from slt_widgets.widgets.cluster_tree import cluster_color
+
+    explorer.select(cls="3")
+    explorer.select(cluster=1)
+    t = explorer.tree
+    ax = t._figure().axes[0]
+    counts, leaf = np.asarray(t._leaf_counts), t.leaf_clusters()
+    wedges = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    many = counts >= 2
+    assert len(wedges) == 1 and len(wedges[0].get_paths()) == int(many.sum()) > 0
+    want = [cluster_color(int(c)) if 0 <= c < t.drawn else "#aaaaaa" for c in leaf[many]]
+    assert [to_hex(f) for f in wedges[0].get_facecolor()] == want
+    tops = [float(p.vertices[0, 1]) for p in wedges[0].get_paths()]
+    np.testing.assert_allclose(tops, np.minimum(np.asarray(t._leaf_heights), t.cut)[many])
+    sizes = np.bincount(t.labels)
+    labels = {lab.get_text() for lab in ax.get_xticklabels()}
+    whole = [c for c in range(t.drawn) if any((leaf == c) & (counts == sizes[c]))]
+    assert whole and all(f"#{c} · {sizes[c]}" in labels for c in whole), labels
+    other = t.n_clusters - t.drawn
+    assert ax.get_title().endswith(f"cut {t.cut:.3g} · {t.drawn} clusters" + (f" + {other} small" if other else ""))
+    low = float(np.minimum(np.asarray(t._leaf_heights), t.cut).min())
+    assert ax.get_ylim()[0] == pytest.approx(max(0.0, low - 0.25 * (t.root_height - low)) if low > 0 else 0.0)
 
 
 def test_a_picture_that_fails_leaves_the_live_view(explorer, monkeypatch, caplog):

@@ -19,6 +19,11 @@ from ._html import text
 __all__ = ["BusyIndicator", "ErrorArea", "guarded", "single_blas"]
 
 
+def _note(message: str) -> str:
+    # one line, never wrapped: a squeezed note must not make its row taller (it is hidden most of the time)
+    return f"<span style='white-space:nowrap'><span class='slt-spinner'>⏳</span> {text(message)}</span>"
+
+
 class BusyIndicator(W.HTML):
     """A small "computing…" label that is visible only while ``busy`` work runs.
 
@@ -27,7 +32,7 @@ class BusyIndicator(W.HTML):
     """
 
     def __init__(self, **kw):
-        super().__init__(value="<span class='slt-spinner'>⏳</span> computing…", **kw)
+        super().__init__(value=_note("computing…"), **kw)
         self.add_class("slt-busy")
         self.layout.visibility = "hidden"
         self._depth = 0
@@ -42,7 +47,7 @@ class BusyIndicator(W.HTML):
         self._depth += 1
         if self._depth == 1:
             self.count += 1
-            self.value = f"<span class='slt-spinner'>⏳</span> {text(message)}"
+            self.value = _note(message)
             self.layout.visibility = "visible"
         try:
             yield self

@@ -115,11 +115,15 @@ def node_clusters(Z, leaf_cluster, cut: float) -> np.ndarray:
     return out
 
 
-def _draw_dendrogram(ax, Z, cut, leaf_cluster, orientation: str, selected: int = -1, lw=1.4):
+def _draw_dendrogram(ax, Z, cut, leaf_cluster, orientation: str, selected: int = -1, lw=1.4, leaf_heights=None):
     """U-shaped links on ``ax`` in slot units (leaf i at slot i + 0.5); ``orientation`` is where
-    the root is: "top" (leaves along x) or "left" (leaves along y, root at small x... flipped)."""
+    the root is: "top" (leaves along x) or "left" (leaves along y, root at small x... flipped).
+    ``leaf_heights [m]``: where each displayed leaf stands (a truncated leaf at its own merge
+    height, as the live tree draws it); default 0."""
     _, pos, height = dendrogram_layout(Z)
     m = len(Z) + 1
+    if leaf_heights is not None:
+        height[:m] = leaf_heights
     ncl = node_clusters(Z, leaf_cluster, np.inf if cut is None else cut)
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgba
@@ -198,12 +202,20 @@ _MAX_LABELLED_LEAVES = 90
 
 
 def render_cluster_tree(tree, leaf_cluster, leaf_labels, cut, *, selected=-1, title="",
-                        orientation="top", height_label="distance") -> Figure:
+                        orientation="top", height_label="distance", leaf_heights=None, leaf_counts=None,
+                        cut_text=None) -> Figure:
     """Dendrogram of a (truncated) linkage ``tree [m-1, 4]`` coloured by ``leaf_cluster [m]``
-    (-1: the displayed leaf spans several clusters) with the cut line and leaf labels ``[m]``."""
+    (-1: the displayed leaf spans several clusters, or is grey "other") with the cut line and
+    leaf labels ``[m]``.
+
+    As the live tree draws a truncated one: ``leaf_heights [m]`` (each leaf's own merge height)
+    and ``leaf_counts [m]`` (samples under it) stand every leaf of several samples at
+    ``min(height, cut)`` with a wedge below it in its cluster's colour, and the height axis starts
+    just below the lowest leaf; ``cut_text`` replaces the title's "cut …: n clusters"."""
     tree = np.asarray(tree, dtype=np.float64)
     m = len(tree) + 1
-    order, _, _ = dendrogram_layout(tree)
+    order, pos, _ = dendrogram_layout(tree)
+    stand = None if leaf_heights is None else np.minimum(np.asarray(leaf_heights, np.float64), cut)
     top = orientation == "top"
     # past ~90 leaves a label per leaf is unreadable and costs seconds to lay out: the leaves are
     # then marked by a strip in their cluster colours, and the figure stops growing
@@ -212,15 +224,21 @@ def render_cluster_tree(tree, leaf_cluster, leaf_labels, cut, *, selected=-1, ti
     fig = Figure(figsize=(max(6.0, long), 3.8) if top else (5.0, max(3.0, min(14.0, 0.18 * m + 1))),
                  layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
-    _draw_dendrogram(ax, tree, cut, leaf_cluster, orientation, selected)
+    _draw_dendrogram(ax, tree, cut, leaf_cluster, orientation, selected, leaf_heights=stand)
     ymax = (tree[:, 2].max() if m > 1 else 1.0) * 1.05 or 1.0
+    base = 0.0
+    if stand is not None and leaf_counts is not None:
+        root = float(tree[:, 2].max()) if m > 1 else 1.0
+        low = float(stand.min())
+        base = max(0.0, low - 0.25 * (root - low)) if low > 0 else 0.0   # the live tree's zoom
+        _draw_wedges(ax, pos, stand, np.asarray(leaf_counts), np.asarray(leaf_cluster), base, top, selected)
     ticks = np.arange(m) + 0.5
     labels = [leaf_labels[i] for i in order]
     n_clusters = len({int(c) for c in leaf_cluster if c >= 0})
     line = dict(color="#d62728", ls="--", lw=1.2)
     if top:
         ax.set_xlim(0, m)
-        ax.set_ylim(0, ymax)
+        ax.set_ylim(base, ymax)
         ax.axhline(cut, **line)
         if labelled:
             ax.set_xticks(ticks, labels, rotation=90, fontsize=7 if m <= 40 else 6)
@@ -230,7 +248,7 @@ def render_cluster_tree(tree, leaf_cluster, leaf_labels, cut, *, selected=-1, ti
         ax.set_ylabel(height_label)
     else:
         ax.set_ylim(0, m)
-        ax.set_xlim(ymax, 0)
+        ax.set_xlim(ymax, base)
         ax.axvline(cut, **line)
         ax.yaxis.tick_right()
         if labelled:
@@ -242,24 +260,56 @@ def render_cluster_tree(tree, leaf_cluster, leaf_labels, cut, *, selected=-1, ti
     colors = [cluster_color(int(leaf_cluster[leaf])) for leaf in order]
     if labelled:
         tick_labels = ax.get_xticklabels() if top else ax.get_yticklabels()   # once: each call re-lays the ticks
-        for lab, c in zip(tick_labels, colors):
-            lab.set_color(c)
+        for lab, c, leaf in zip(tick_labels, colors, order):
+            if stand is None:
+                lab.set_color(c)
+            else:      # as live: text in the font colour (pale cluster colours are unreadable), the wedge has the colour
+                drawn = int(leaf_cluster[leaf]) >= 0
+                lab.set_color("#222222" if drawn else "#616161")
+                lab.set_fontweight("bold" if drawn else "normal")
     else:
         from matplotlib.colors import ListedColormap
         strip = np.arange(m)[None, :] if top else np.arange(m)[:, None]
-        extent = (0, m, -0.04 * ymax, 0) if top else (0, -0.04 * ymax, 0, m)
+        extent = (0, m, base - 0.04 * ymax, base) if top else (base, base - 0.04 * ymax, 0, m)
         ax.imshow(strip, cmap=ListedColormap(colors), aspect="auto", extent=extent, origin="lower",
                   interpolation="nearest", clip_on=False)
         if top:
-            ax.set_ylim(-0.04 * ymax, ymax)
+            ax.set_ylim(base - 0.04 * ymax, ymax)
         else:
-            ax.set_xlim(ymax, -0.04 * ymax)
-    ax.set_title(f"{title}{' — ' if title else ''}cut {cut:.3g}: {n_clusters}+ clusters shown"
-                 if any(leaf_cluster < 0) else f"{title}{' — ' if title else ''}cut {cut:.3g}: {n_clusters} clusters",
-                 fontsize=10)
+            ax.set_xlim(ymax, base - 0.04 * ymax)
+    if cut_text is None:
+        cut_text = f"cut {cut:.3g}: {n_clusters}+ clusters shown" if any(leaf_cluster < 0) else \
+            f"cut {cut:.3g}: {n_clusters} clusters"
+    # a long title and the cut read-out on two lines: one line overran a narrow (few-leaf) figure
+    sep = "\n" if len(title) + len(cut_text) > 48 else " — "
+    ax.set_title(f"{title}{sep if title else ''}{cut_text}", fontsize=10)
     for s in ("top", "right") if top else ("top", "left"):
         ax.spines[s].set_visible(False)
     return fig
+
+
+def _draw_wedges(ax, pos, stand, counts, leaf_cluster, base: float, top: bool, selected: int) -> None:
+    """A wedge under every displayed leaf of ≥ 2 samples, from where it stands down to ``base``,
+    in its cluster's colour (grey for "other" and split leaves); width grows with √n, as live."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_rgba
+
+    polys, faces, edges = [], [], []
+    for i in range(len(stand)):
+        n = int(counts[i])
+        if n < 2:
+            continue
+        c = int(leaf_cluster[i])
+        col = "#aaaaaa" if c < 0 else cluster_color(c)
+        w = min(0.42, (3 + np.sqrt(n)) / 40)
+        x, h = pos[i] + 0.5, stand[i]
+        pts = [(x, h), (x - w, base), (x + w, base)]
+        polys.append(pts if top else [(b, a) for a, b in pts])
+        alpha = 0.7 if (selected >= 0 and c == selected) else (0.14 if selected >= 0 and c >= 0 else 0.35)
+        faces.append(to_rgba(col, alpha))
+        edges.append(to_rgba(col, 1.0 if not (selected >= 0 and c >= 0 and c != selected) else 0.4))
+    if polys:
+        ax.add_collection(PolyCollection(polys, facecolors=faces, edgecolors=edges, linewidths=1.0))
 
 
 def render_selectivity_map(csv, row_order, col_order, row_linkage, col_linkage, col_leaf_cluster,

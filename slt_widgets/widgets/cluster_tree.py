@@ -1,6 +1,7 @@
 """ClusterTree: an SVG dendrogram with a draggable cut and clickable clusters."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,10 +249,20 @@ class ClusterTree(SLTAnyWidget):
     def _figure(self):
         from ._static_png import render_cluster_tree
         leaf = self.leaf_clusters()
-        leaf[leaf >= self.drawn] = -1                      # the grey "other" group
-        return render_cluster_tree(self._tree, leaf, self._leaf_labels, self.cut,
+        counts = np.asarray(self._leaf_counts)
+        sizes = np.bincount(self.labels, minlength=self.n_clusters) if len(self.labels) else np.zeros(0, int)
+        drawn, other = self.drawn, self.n_clusters - self.drawn
+        # leaf labels as the live tree writes them: "#id · n" for a leaf that is a whole drawn cluster
+        labels = [f"#{c} · {n}" if 0 <= c < drawn and n == sizes[c] else
+                  (lab if n == 1 and lab and not re.fullmatch(r"\(\d+\)", lab) else str(n))
+                  for c, n, lab in zip(leaf.tolist(), counts.tolist(), self._leaf_labels)]
+        leaf[leaf >= drawn] = -1                           # the grey "other" group
+        cut_text = f"cut {self.cut:.3g} · {drawn} cluster{'s' if drawn != 1 else ''}" + \
+            (f" + {other} small" if other > 0 else "")
+        return render_cluster_tree(self._tree, leaf, labels, self.cut,
                                    selected=self.selected, title=self.title, orientation=self.orientation,
-                                   height_label=self.height_label)
+                                   height_label=self.height_label, leaf_heights=self._leaf_heights,
+                                   leaf_counts=counts, cut_text=cut_text)
 
     def alt_text(self) -> str:
         """What the view shows, in words: the text alternative of its picture (screen readers)."""

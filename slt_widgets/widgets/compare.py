@@ -23,6 +23,7 @@ from ..analysis.layer_profiles import MEASURES
 from ._busy import BusyIndicator, ErrorArea, guarded, single_blas
 from ..analysis.clustering import cut_labels
 from ._class_view import layer_label
+from .aria_label import aria_label
 from .cluster_tree import ClusterTree
 from .compare_state import CompareSelection, CompareState, check_kwargs
 from .layer_profile import PROFILE_COLORS, LayerProfile
@@ -148,6 +149,7 @@ class Compare(W.VBox):
 
         self.children = [W.HBox([self.class_picker, self.layer_picker, self.busy]), self.note, self.status,
                          self.side_row, self.templates, self.profile_box, self.error_area]
+        self.aria = aria_label(self, "", "region")    # accessible name, from the selection in _draw
         self.class_picker.observe(self._on_class, "value")
         self.layer_picker.observe(self._on_layer, "value")
         self.profile_button.on_click(self._on_profile_button)
@@ -339,6 +341,7 @@ class Compare(W.VBox):
         head = f"{s.cls} · {s.layer_name} · {self._cluster_text(s)}"
         self.templates.set_panels(imgs, titles=titles, kinds=kinds, title=head, count=s.n,
                                   columns=min(len(panels), 4 if len(st.names) > 2 else len(panels)))
+        self.aria.label = f"Compare {', '.join(st.names)}: {head} — {s.n} {self._unit}"
         self.status.value = (f"<small>{html.escape(note)}. Showing {html.escape(self._cluster_text(s))}: "
                              f"<b>{s.n}</b> {self._unit} on every side.</small>")
 

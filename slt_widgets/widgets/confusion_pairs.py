@@ -12,6 +12,7 @@ import numpy as np
 from ..analysis import pair_templates, predict
 from ._busy import BusyIndicator, ErrorArea, guarded
 from ._static import StaticPNG
+from .aria_label import aria_label
 from .template_panel import TemplatePanel
 
 __all__ = ["ConfusionPairs"]
@@ -49,6 +50,7 @@ class ConfusionPairs(StaticPNG, W.VBox):
                                        kinds=["slt", "slt", "diff"] * 2, columns=3, shared_scale=True,
                                        count_unit="frames" if speech else "samples", **tp_kw)
         self.children = [W.HBox([self.picker_a, self.picker_b, self.busy]), self.templates, self.error_area]
+        self.aria = aria_label(self, "confusable pair", "region")   # named from the pair by set_pair
         self._pred = None
         self._muted = False
         self.result = None
@@ -79,6 +81,8 @@ class ConfusionPairs(StaticPNG, W.VBox):
                                       kinds=["slt", "slt", "diff"] * 2, title=f"confusable pair {na} / {nb}",
                                       count=int(r.n.sum()))
             self.result = r
+            self.aria.label = (f"confusable pair {na} / {nb}: mean SLTs of output nodes {na} and {nb} and their "
+                               f"difference, to {r.n[0]} samples of {na} and {r.n[1]} of {nb}")
             self._muted = True
             try:
                 self.picker_a.value, self.picker_b.value = na, nb

@@ -18,6 +18,7 @@ import numpy as np
 import traitlets as T
 
 from ._html import text
+from .aria_label import aria_label
 from ._static import StaticPNG
 from ._static_png import CLUSTER_COLORS
 
@@ -99,6 +100,9 @@ class EmbeddingView(StaticPNG, W.VBox):
         self.marked_name = "you"
         self._brushed = False          # a brush / lasso shape may be drawn in the browser
         self._apply_mode(selector)
+        # the figure's accessible name: what the picture's alt says, kept up with title and points
+        self.aria = aria_label(self, self.alt_text(), "figure")
+        self.figure.observe(self._relabel, "title")
 
     @property
     def title(self) -> str:
@@ -215,6 +219,7 @@ class EmbeddingView(StaticPNG, W.VBox):
                          f"</span>{text(self.marked_name)} (n={int(self.marked.sum())})</span>")
         self.legend.value = ("<div style='font-size:11px;line-height:1.6;color:var(--jp-ui-font-color1, #222)'>"
                              + " ".join(items) + "</div>")
+        self._relabel()
 
     def _marked_in(self, i: int) -> str:
         """``", +27 you"``: the marked points of id ``i`` (drawn in the marked colour, so counted apart)."""
@@ -298,6 +303,12 @@ class EmbeddingView(StaticPNG, W.VBox):
         return render_png_bytes(self.render, figsize=(4.6, 4), dpi=dpi)
 
     def alt_text(self) -> str:
-        """What the view shows, in words: the text alternative of its picture (screen readers)."""
-        return f"embedding {self.title}: {len(self.xy)} points in {len(set(self.color_ids.tolist()))} colours"
+        """What the view shows, in words: the text alternative of its picture and the view's
+        accessible name (screen readers)."""
+        return f"embedding {self.title}: {len(self.xy)} points in {len(np.unique(self.color_ids))} colours"
+
+    def _relabel(self, _change=None) -> None:
+        aria = getattr(self, "aria", None)          # None while __init__ builds the view
+        if aria is not None:
+            aria.label = self.alt_text()
 

@@ -18,6 +18,7 @@ import traitlets as T
 from .._files import atomic_open
 from ._busy import BusyIndicator, ErrorArea, guarded, single_blas
 from ._class_view import layer_label, wav_bytes
+from .aria_label import aria_label
 from .cluster_tree import ClusterTree
 from .embedding_view import EmbeddingView
 from ._static import StaticPNG, literal_text
@@ -65,7 +66,8 @@ class Explorer(StaticPNG, W.VBox):
     "other" group (:func:`~slt_widgets.analysis.prototype_cut`, which says why).
 
     Python API: :meth:`select`, :attr:`selection`, :attr:`clusters`, :attr:`state` (the headless
-    :class:`ExplorerModel`), :attr:`cache`, :meth:`to_png`, :meth:`play_exemplars`. Views:
+    :class:`ExplorerModel`), :attr:`cache`, :meth:`to_png`, :meth:`play_exemplars`,
+    :meth:`accessible_name` (what ``aria``, its :class:`AriaLabel`, names the box). Views:
     ``class_picker``, ``layer_picker``, ``node_picker``, ``cut_slider``, ``tree``
     (:class:`ClusterTree`), ``templates`` (:class:`TemplatePanel`, ``[3, H, W]``: mean features,
     mean SLT, SLT difference to the reference), ``embedding`` (:class:`EmbeddingView`),
@@ -133,8 +135,8 @@ class Explorer(StaticPNG, W.VBox):
         tp_kw = {} if speech else {"x_label": "column", "y_label": "row", "pixel_size": max(2, min(16, 128 // max(shape))),
                                    "x_ticks": [float(i) for i in range(shape[1])]}
         self.templates = TemplatePanel(np.zeros((3,) + shape, np.float32), titles=["", "", ""],
-                                       kinds=["features", "slt", "diff"], count_unit=self._unit, columns=3, **tp_kw)
-        self.templates.add_class("slt-explorer-templates")
+                                       kinds=["features", "slt", "diff"], count_unit=self._unit, columns=0, **tp_kw)
+        self.templates.add_class("slt-explorer-templates")   # columns=0: the panels wrap in a narrow notebook
         self.embedding = EmbeddingView("Embedding", width="440px", height="360px")
         self.spectra = SpectrumView("SLT spectra", width="440px", height="300px")
         self.audio_box = W.HBox(layout=W.Layout(flex_flow="row wrap", align_items="center"))
@@ -144,6 +146,9 @@ class Explorer(StaticPNG, W.VBox):
         self.play_button.add_class("slt-play")
         self.play_button.layout.display = None if getattr(dataset, "has_audio", False) else "none"
 
+        # the (hidden) busy note takes the rest of the pickers' line, down to 0 px: it never wraps
+        # onto a line of its own, which would leave an empty band under the pickers
+        self.busy.layout.flex, self.busy.layout.min_width, self.busy.layout.overflow = "1 1 0", "0", "hidden"
         views = W.Box([self.tree, self.templates, self.embedding, self.spectra], layout=_WRAP)
         views.add_class("slt-explorer-views")
         self.children = [
@@ -156,6 +161,7 @@ class Explorer(StaticPNG, W.VBox):
                    layout=W.Layout(flex_flow="row wrap", align_items="center")),
             self.error_area,
         ]
+        self.aria = aria_label(self, "SLT explorer", "region")     # named from the selection by _render
         st.observe(self._on_state, "selection")
         self.class_picker.observe(self._on_class, "value")
         self.layer_picker.observe(self._on_layer, "value")
@@ -216,6 +222,13 @@ class Explorer(StaticPNG, W.VBox):
         self.last_exemplars = idx
         self._audio_for = s
         return idx
+
+    def accessible_name(self) -> str:
+        """The Explorer's name for assistive technology, from the selection:
+        ``"SLT explorer: T · output node 30 · cluster 1 — 412 frames"``."""
+        s = self.state.selection
+        return (f"SLT explorer: {s.cls} · {s.layer_name} node {s.node} · {s.cluster_text}{s.source_text} — "
+                f"{self.state.count_text()}")
 
     @literal_text
     def to_png(self, path, dpi: int = 110) -> str:
@@ -320,6 +333,7 @@ class Explorer(StaticPNG, W.VBox):
                                      colors={keys[1]: "#1f77b4"}, title=f.titles["spectra"])
             # status and audio (exemplars belong to one selection)
             self.status.value = f"<div style='font-size:12px;line-height:1.35'>{html.escape(st.status_text())}</div>"
+            self.aria.label = self.accessible_name()
             if self.audio_box.children and getattr(self, "_audio_for", None) != s:
                 self.audio_box.children = []
             self._drawn = {"linkage": v.linkage, "cut": s.cut, "xy": f.xy, "colors_key": (id(v.linkage), s.cut),

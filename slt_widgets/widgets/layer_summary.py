@@ -11,6 +11,7 @@ from ._html import text
 from ._static import literal_text
 from ._class_view import layer_label
 from ._static import StaticPNG
+from .aria_label import aria_label
 from .spectrum_view import SpectrumView
 
 __all__ = ["LayerSummary"]
@@ -53,6 +54,9 @@ class LayerSummary(StaticPNG, W.VBox):
         self.table.add_class("slt-layer-table")
         self.children = [W.HBox([self.evr_view, self.within_view, self.node_view]), self.table, self.busy,
                          self.error_area]
+        self.aria = aria_label(self, f"layer summary of {', '.join(names)}: LDA explained variance, within-class "
+                                     "and node SLT spectra with their AUC, and a table of LDA accuracy, AUCs and "
+                                     "dead nodes per layer", "region")
 
     def _table_html(self) -> str:
         r = self.result

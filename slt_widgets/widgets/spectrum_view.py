@@ -14,6 +14,7 @@ import numpy as np
 
 from ..engine import auc_score
 from ._html import text
+from .aria_label import aria_label
 from ._static import StaticPNG
 
 __all__ = ["SpectrumView", "normalised_spectrum"]
@@ -84,6 +85,9 @@ class SpectrumView(StaticPNG, W.VBox):
         self.highlight: str | None = None
         self.reference: str | None = None
         self.colors: dict[str, str] = {}
+        # the figure's accessible name: what the picture's alt says, kept up with title and spectra
+        self.aria = aria_label(self, self.alt_text(), "figure")
+        self.figure.observe(self._relabel, "title")
 
     @property
     def title(self) -> str:
@@ -162,6 +166,7 @@ class SpectrumView(StaticPNG, W.VBox):
             self.legend.value = self._legend_html()
             if title is not None:
                 self.figure.title = title
+            self._relabel()
 
     def _legend_html(self) -> str:
         order = [k for k in self.names if k != self.highlight] + ([self.highlight] if self.highlight else [])
@@ -205,6 +210,13 @@ class SpectrumView(StaticPNG, W.VBox):
         return render_png_bytes(self.render, figsize=(5, 3.6), dpi=dpi)
 
     def alt_text(self) -> str:
-        """What the view shows, in words: the text alternative of its picture (screen readers)."""
-        return f"spectra {self.title}: " + ", ".join(self.label(k) for k in self.names)
+        """What the view shows, in words: the text alternative of its picture and the view's
+        accessible name (screen readers)."""
+        lines = ", ".join(self.label(k) for k in self.names)
+        return f"spectra {self.title}: {lines}" if lines else f"spectra {self.title}: nothing drawn yet"
+
+    def _relabel(self, _change=None) -> None:
+        aria = getattr(self, "aria", None)          # None while __init__ builds the view
+        if aria is not None:
+            aria.label = self.alt_text()
 

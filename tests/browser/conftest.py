@@ -30,13 +30,24 @@ VOILA_EXTRA = (
 )
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory, model_file):
-    root = tmp_path_factory.mktemp("lab_root")
+def _explorer_server(tmp_path_factory, model_file, app: str):
+    """A JupyterLab (``app="notebook"``: Notebook 7) server whose root holds ``explorer.ipynb``
+    (an Explorer of the digits MLP on class 3); stopped when the fixture ends."""
+    root = tmp_path_factory.mktemp(f"{app}_root")
     explorer_notebook(root / "explorer.ipynb", model_file, cls="3")
-    server = start_lab(root, tmp_path_factory.mktemp("lab_env"))
+    server = start_lab(root, tmp_path_factory.mktemp(f"{app}_env"), app=app)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory, model_file):
+    yield from _explorer_server(tmp_path_factory, model_file, "jupyterlab")
+
+
+@pytest.fixture(scope="module")
+def notebook7_server(tmp_path_factory, model_file):
+    yield from _explorer_server(tmp_path_factory, model_file, "notebook")
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,12 @@
 """Playwright steps on a page that shows an Explorer (JupyterLab or Voilà); shared with the benchmark."""
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
+
+from .servers import kernel_eval
 
 EXPLORER = ".slt-explorer"
 HEADING = ".slt-explorer-templates .slt-tp-heading"
@@ -18,9 +21,11 @@ _CLUSTER_BOX_JS = """(id) => {
 }"""
 
 
-def open_lab_notebook(page, server, name: str) -> None:
-    """Open ``name`` in JupyterLab, run all cells and wait for the Explorer to render."""
-    page.goto(f"{server.url}/lab/tree/{name}?token={server.token}&reset")
+def open_lab_notebook(page, server, name: str, app: str = "jupyterlab") -> None:
+    """Open ``name`` in JupyterLab (``app="notebook"``: in Notebook 7), run all cells and wait for
+    the Explorer to render."""
+    where = "lab/tree" if app == "jupyterlab" else "notebooks"
+    page.goto(f"{server.url}/{where}/{name}?token={server.token}" + ("&reset" if app == "jupyterlab" else ""))
     page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell')")
     page.wait_for_function("() => window.jupyterapp.shell.currentWidget && "
                            "window.jupyterapp.shell.currentWidget.sessionContext && "
@@ -34,6 +39,21 @@ def open_voila(page, server) -> None:
     page.goto(f"{server.url}/?token={server.token}")
     page.locator(EXPLORER).first.wait_for(state="visible")
     wait_idle(page)
+
+
+_STATE_CODE = ("import json; s = explorer.selection; t = explorer.tree\n"
+               "print(json.dumps({'cls': s.cls, 'cluster': s.cluster, 'n': s.n, 'layer': s.layer, 'node': s.node,\n"
+               "  'cut': s.cut, 'sizes': [int((t.labels == k).sum()) for k in range(t.n_clusters)],\n"
+               "  'clusters': explorer.clusters, 'tree_selected': t.selected, 'title': explorer.embedding.title,\n"
+               "  'errors': [str(e) for e in explorer.error_area.errors]}))")
+
+
+def explorer_state(kc) -> dict:
+    """The kernel's ``explorer`` as the tests check it (read with a second kernel client): its
+    selection (``cls``, ``cluster``, ``n``, ``layer``, ``node``, ``cut``), the tree's cluster
+    ``sizes``, ``clusters`` (drawn, largest first), ``tree_selected``, the embedding ``title`` and
+    the callback ``errors``."""
+    return json.loads(kernel_eval(kc, _STATE_CODE).strip().splitlines()[-1])
 
 
 def wait_idle(page, timeout: float = 90.0) -> None:

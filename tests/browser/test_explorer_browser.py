@@ -8,7 +8,6 @@ screenshots each view into docs/screenshots/.
 """
 from __future__ import annotations
 
-import json
 import re
 import time
 
@@ -16,7 +15,8 @@ import pytest
 expect = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright").expect
 
 
-from .pages import (brush_embedding, click_tree_cluster, count_in, open_lab_notebook, open_voila, pick_class, screenshot_views,
+from .pages import (brush_embedding, click_tree_cluster, count_in, explorer_state, open_lab_notebook, open_voila, pick_class,
+                    screenshot_views,
                     wait_heading, wait_idle)
 from .servers import REPO, kernel_client, kernel_eval
 
@@ -24,18 +24,10 @@ pytestmark = pytest.mark.browser
 SHOTS = REPO / "docs" / "screenshots"
 
 
-def _state(kc) -> dict:
-    code = ("import json; s = explorer.selection; t = explorer.tree\n"
-            "print(json.dumps({'cls': s.cls, 'cluster': s.cluster, 'n': s.n, 'layer': s.layer, 'cut': s.cut,\n"
-            "  'sizes': [int((t.labels == k).sum()) for k in range(t.n_clusters)], 'clusters': explorer.clusters,\n"
-            "  'title': explorer.embedding.title, 'errors': [str(e) for e in explorer.error_area.errors]}))")
-    return json.loads(kernel_eval(kc, code).strip().splitlines()[-1])
-
-
 def _pick_and_click(page, kc):
     pick_class(page, "7")
     text = wait_heading(page, r"^7 · output node 7 · whole class — \d+ samples")
-    st = _state(kc)
+    st = explorer_state(kc)
     assert st["cls"] == "7" and st["cluster"] is None and count_in(text) == st["n"]
     assert 2 <= len(st["clusters"]) <= 12, st
     cut = st["cut"]
@@ -43,13 +35,13 @@ def _pick_and_click(page, kc):
     for i, (k, n) in enumerate(st["clusters"]):
         click_tree_cluster(page, k, where="root" if i % 2 else "centre")
         text = wait_heading(page, rf"cluster {k} — \d+ samples")
-        st = _state(kc)
+        st = explorer_state(kc)
         assert st["cluster"] == k and st["n"] == n == st["sizes"][k] == count_in(text), (st, text)
         assert st["cut"] == cut, "a click on a cluster must not move the cut"
     if st["cluster"] != 1:                                  # a click on the selected cluster would clear it
         click_tree_cluster(page, 1)
         wait_heading(page, r"cluster 1 — \d+ samples")
-    st = _state(kc)
+    st = explorer_state(kc)
     assert st["cluster"] == 1 and not st["errors"]
     return st
 
@@ -59,12 +51,12 @@ def _tsne_and_hl1(page, kc):
     page.locator(".slt-method-picker select").first.select_option(label="t-SNE")
     expect(page.locator(".slt-embedding-figure").first).to_contain_text("t-SNE of SLTs", timeout=120_000)
     wait_idle(page)
-    st = _state(kc)
+    st = explorer_state(kc)
     assert st["title"].startswith("t-SNE of SLTs · 7") and not st["errors"], st
     page.locator(".slt-layer-picker select").first.select_option(label="HL1")
     wait_heading(page, r"^7 · HL1 node \d+ · whole class — \d+ samples")
     wait_idle(page)
-    st = _state(kc)
+    st = explorer_state(kc)
     assert st["layer"] == 1 and not st["errors"], st
     # t-SNE still chosen; where the node's SLTs take < 4 values the title says MDS was drawn instead
     assert st["title"].startswith("t-SNE of SLTs · 7") or (st["title"].startswith("MDS of SLTs · 7")
@@ -127,13 +119,19 @@ def test_explorer_in_jupyterlab(lab_server, page):
     kernel_id = lab_server.api("/api/sessions")[0]["kernel"]["id"]
     kc = kernel_client(lab_server, kernel_id)
     try:
-        st = _state(kc)
+        st = explorer_state(kc)
         assert st["cls"] == "3" and count_in(page.locator(".slt-explorer-templates .slt-tp-heading").first
                                              .inner_text()) == st["n"]
         _pick_and_click(page, kc)
         # the spectra gained the cluster's line (its own widget message: wait for it)
         expect(page.locator(".slt-spectrum-legend").first).to_contain_text(re.compile(r"cluster 1 \(n=\d+\) · AUC"))
         screenshot_views(page, SHOTS, "lab")
+        # the same state drawn without a browser (to_png, matplotlib): next to the screenshots
+        pngs = {"explorer.tree": "cluster_tree_to_png.png", "explorer.templates": "template_panel_to_png.png",
+                "explorer": "explorer_to_png.png"}
+        kernel_eval(kc, "\n".join(f"{v}.to_png({str(SHOTS / f)!r})" for v, f in pngs.items()))
+        for f in pngs.values():
+            assert (SHOTS / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f
         _dark_theme_contrast(page)
         _tsne_and_hl1(page, kc)
     finally:
@@ -154,7 +152,7 @@ def test_explorer_in_voila(voila_server, page):
         # brushing points in the embedding makes them the selection
         brush_embedding(page)
         text = wait_heading(page, r"brushed points — \d+ samples")
-        st = _state(kc)
+        st = explorer_state(kc)
         assert st["cluster"] == "brush" and st["n"] == count_in(text) > 0, (st, text)
         page.locator(".slt-explorer-tree .slt-ct-legend-all").first.click()       # back to the whole class
         wait_heading(page, r"· whole class — \d+ samples")

@@ -6,58 +6,33 @@ holds (read with a second kernel client). Screenshots at 1024 and 1600 px.
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 pytest.importorskip("notebook", reason="Notebook 7 is not installed (pip install notebook)")
 
-from .pages import EXPLORER, HEADING, click_tree_cluster, count_in, pick_class, wait_heading, wait_idle
-from .servers import REPO, explorer_notebook, kernel_client, kernel_eval, start_lab
+from .pages import (EXPLORER, HEADING, click_tree_cluster, count_in, explorer_state, open_lab_notebook, pick_class,
+                    wait_heading, wait_idle)
+from .servers import REPO, kernel_client
 
 pytestmark = pytest.mark.browser
 SHOTS = REPO / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="module")
-def notebook7(tmp_path_factory, model_file):
-    root = tmp_path_factory.mktemp("nb7_root")
-    explorer_notebook(root / "explorer.ipynb", model_file, cls="3")
-    server = start_lab(root, tmp_path_factory.mktemp("nb7_env"), app="notebook")
-    yield server
-    server.stop()
-
-
-def _state(kc) -> dict:
-    code = ("import json; s = explorer.selection; t = explorer.tree\n"
-            "print(json.dumps({'cls': s.cls, 'cluster': s.cluster, 'n': s.n,\n"
-            "  'sizes': [int((t.labels == k).sum()) for k in range(t.n_clusters)],\n"
-            "  'errors': [str(e) for e in explorer.error_area.errors]}))")
-    return json.loads(kernel_eval(kc, code).strip().splitlines()[-1])
-
-
-def test_explorer_in_notebook7(notebook7, page):
-    page.goto(f"{notebook7.url}/notebooks/explorer.ipynb?token={notebook7.token}")
-    page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell') && "
-                           "window.jupyterapp.shell.currentWidget && "
-                           "window.jupyterapp.shell.currentWidget.sessionContext && "
-                           "window.jupyterapp.shell.currentWidget.sessionContext.session")
+def test_explorer_in_notebook7(notebook7_server, page):
+    open_lab_notebook(page, notebook7_server, "explorer.ipynb", app="notebook")
     assert "/notebooks/" in page.url and page.locator("#jp-top-panel, .jp-NotebookPanel").count() >= 1
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.locator(f".jp-OutputArea-output {EXPLORER}").first.wait_for(state="visible")
-    wait_idle(page)
-    kc = kernel_client(notebook7, notebook7.api("/api/sessions")[0]["kernel"]["id"])
+    kc = kernel_client(notebook7_server, notebook7_server.api("/api/sessions")[0]["kernel"]["id"])
     try:
-        st = _state(kc)
+        st = explorer_state(kc)
         assert st["cls"] == "3" and count_in(page.locator(HEADING).first.inner_text()) == st["n"]
         pick_class(page, "7")
         text = wait_heading(page, r"^7 · output node 7 · whole class — \d+ samples")
-        st = _state(kc)
+        st = explorer_state(kc)
         assert st["cls"] == "7" and st["cluster"] is None and count_in(text) == st["n"]
         click_tree_cluster(page, 1)
         text = wait_heading(page, r"cluster 1 — \d+ samples")
-        st = _state(kc)
+        st = explorer_state(kc)
         assert st["cluster"] == 1 and st["n"] == st["sizes"][1] == count_in(text), (st, text)
         assert not st["errors"], st["errors"]
         wait_idle(page)

@@ -76,6 +76,10 @@ def test_every_text_element_is_readable(themed_lab, page):
         page.set_viewport_size({"width": width, "height": 1100})
         page.wait_for_timeout(500)
         page.locator(f".jp-OutputArea-output {EXPLORER}").first.scroll_into_view_if_needed()
+        # the pickers stay one line: the hidden busy note used to wrap onto a line of its own (an empty band)
+        rows = page.evaluate(f"() => [...document.querySelector('{EXPLORER}').children].slice(0, 2)"
+                             ".map(r => r.getBoundingClientRect().height)")
+        assert rows[0] < 40, f"at {width} px the pickers' row is {rows[0]:.0f} px tall: something wrapped"
         page.screenshot(path=str(SHOTS / f"lab_{slug}_{width}.png"))
         page.locator(".jp-OutputArea-output .slt-layer-summary").first.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / f"lab_{slug}_views_{width}.png"))
@@ -113,5 +117,7 @@ def test_selectivity_map_from_the_keyboard_alone(themed_lab, page):
         assert page.evaluate("() => document.activeElement.matches('.slt-sm-box')"), "the redraw lost the focus"
         page.keyboard.press("ArrowRight")            # the cursor one cell right of the selection
         page.locator(".slt-selectivity-map").first.screenshot(path=str(SHOTS / "lab_selectivity_map_keyboard.png"))
+        kernel_eval(kc, f"smap.to_png({str(SHOTS / 'selectivity_map_to_png.png')!r})")    # the same state, no browser
+        assert (SHOTS / "selectivity_map_to_png.png").read_bytes()[:4] == b"\x89PNG"
     finally:
         kc.stop_channels()

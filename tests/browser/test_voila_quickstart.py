@@ -22,8 +22,8 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 
 
-from .pages import EXPLORER, click_tree_cluster, count_in, pick_class, wait_heading, wait_idle
-from .servers import REPO, connection_files, kernel_client, kernel_eval, start_voila
+from .pages import EXPLORER, click_tree_cluster, count_in, explorer_state, pick_class, wait_heading, wait_idle
+from .servers import REPO, connection_files, kernel_client, start_voila
 
 pytestmark = pytest.mark.browser
 QUICKSTART = REPO / "notebooks" / "01_quickstart.ipynb"
@@ -60,14 +60,6 @@ def quickstart_server(tmp_path_factory):
     server = start_voila(nb_path, tmp_path_factory.mktemp("voila_quickstart_env"))
     yield server
     server.stop()
-
-
-def _state(kc) -> dict:
-    code = ("import json; s = explorer.selection\n"
-            "print(json.dumps({'cls': s.cls, 'cluster': s.cluster, 'n': s.n, 'layer': s.layer, 'node': s.node,\n"
-            "  'cut': s.cut, 'clusters': explorer.clusters, 'tree_selected': explorer.tree.selected,\n"
-            "  'errors': [str(e) for e in explorer.error_area.errors]}))")
-    return json.loads(kernel_eval(kc, code).strip().splitlines()[-1])
 
 
 def _views_inside(page) -> list[str]:
@@ -109,7 +101,7 @@ def test_quickstart_in_voila(quickstart_server, page):
     try:
         # it opens on the class its code names, the whole class, nothing else printed
         text = wait_heading(page, r"^T · output node \d+ · whole class — \d+ frames", timeout=120)
-        st = _state(kc)
+        st = explorer_state(kc)
         assert st["cls"] == "T" and st["cluster"] is None and st["layer"] == "output"
         assert count_in(text) == st["n"]
         body = page.locator("body").inner_text()
@@ -125,7 +117,7 @@ def test_quickstart_in_voila(quickstart_server, page):
         for i, (k, n) in enumerate(st["clusters"]):
             click_tree_cluster(page, k, where="root" if i % 2 else "centre")
             text = wait_heading(page, rf"^T · output node \d+ · cluster {k} — \d+ frames")
-            st = _state(kc)
+            st = explorer_state(kc)
             assert st["cluster"] == k and st["n"] == n == count_in(text) and st["cut"] == cut, st
         page.mouse.move(0, 0)
         time.sleep(0.5)
@@ -145,12 +137,12 @@ def test_quickstart_in_voila(quickstart_server, page):
                                  ".getAttribute('aria-activedescendant')).getAttribute('data-cluster')"))
         page.keyboard.press("Enter")
         wait_heading(page, rf"· cluster {want} — \d+ frames")
-        assert _state(kc)["cluster"] == want and _state(kc)["cut"] == cut
+        assert explorer_state(kc)["cluster"] == want and explorer_state(kc)["cut"] == cut
         # HL1 from the layer dropdown: two groups (weight row or zero), said in words
         page.locator(".slt-layer-picker select").first.select_option(label="HL1")
         wait_heading(page, r"^T · HL1 node \d+ · whole class — \d+ frames")
         wait_idle(page)
-        st = _state(kc)
+        st = explorer_state(kc)
         assert st["layer"] == 1 and not st["errors"] and len(st["clusters"]) <= 2
         assert "weight row" in page.locator(".slt-explorer .slt-status").inner_text()
         # a class from the dropdown, then 1024 px: every view inside its container
@@ -169,7 +161,7 @@ def test_quickstart_in_voila(quickstart_server, page):
         time.sleep(1.5)
         bad = _views_inside(page)
         assert bad == [], "\n".join(bad)
-        assert not _state(kc)["errors"]
+        assert not explorer_state(kc)["errors"]
     finally:
         kc.stop_channels()
 
@@ -182,7 +174,8 @@ def test_classroom_server_frees_the_kernel_of_a_closed_page(tmp_path, browser_co
     server = start_voila(nb_path, tmp_path / "env", extra_args=CULL)
     try:
         page = browser_context.new_page()
-        page.goto(f"{server.url}/?token={server.token}")
+        # Voilà fires "load" once every cell ran (demo + Explorer): on a loaded machine past 30 s
+        page.goto(f"{server.url}/?token={server.token}", timeout=180_000)
         page.locator(EXPLORER).first.wait_for(state="visible", timeout=180_000)
         files = connection_files(server.runtime_dir)
         assert len(files) == 1 and files[0].exists()
