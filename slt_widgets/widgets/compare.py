@@ -10,6 +10,7 @@ a click on a layer selects it everywhere.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import logging
@@ -163,9 +164,8 @@ class Compare(W.VBox):
         self.children = [W.HBox([self.class_picker, self.layer_picker, self.source_picker, self.busy]), self.note,
                          self.status,
                          self.side_row, self.templates, self.profile_box, self.error_area]
-        self.class_picker.observe(self._on_class, "value")
-        self.layer_picker.observe(self._on_layer, "value")
-        self.source_picker.observe(self._on_source, "value")
+        for key, picker in (("cls", self.class_picker), ("layer", self.layer_picker), ("source", self.source_picker)):
+            picker.observe(functools.partial(self._on_picker, key), "value")
         self.profile_button.on_click(self._on_profile_button)
         self.state.observe(self._render, "selection")
         with self.busy.running("drawing…"), single_blas():
@@ -405,31 +405,12 @@ class Compare(W.VBox):
             self._muted = False
 
     @guarded
-    def _on_class(self, change):
+    def _on_picker(self, key: str, change):
+        """A header dropdown changed: ``select(key=new value)``; on an error every picker snaps back."""
         if self._muted:
             return
         try:
-            self.select(cls=change["new"])
-        except Exception:
-            self._revert()
-            raise
-
-    @guarded
-    def _on_layer(self, change):
-        if self._muted:
-            return
-        try:
-            self.select(layer=change["new"])
-        except Exception:
-            self._revert()
-            raise
-
-    @guarded
-    def _on_source(self, change):
-        if self._muted:
-            return
-        try:
-            self.select(source=change["new"])
+            self.select(**{key: change["new"]})
         except Exception:
             self._revert()
             raise

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 
-from .servers import REPO, kernel_client, kernel_eval, start_voila  # noqa: E402
+from .servers import REPO, kernel_client, kernel_eval, one_cell_notebook, start_voila  # noqa: E402
 
 pytestmark = pytest.mark.browser
 SHOTS = REPO / "docs" / "screenshots"
@@ -48,14 +48,7 @@ _CLUSTER_POINT_JS = """([side, id]) => {
 @pytest.fixture(scope="module")
 def compare_server(tmp_path_factory, model_file):
     root = tmp_path_factory.mktemp("compare_root")
-    src = NOTEBOOK.replace("MODEL", repr(str(model_file)))
-    nb = {"nbformat": 4, "nbformat_minor": 5,
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                       "language_info": {"name": "python"}},
-          "cells": [{"cell_type": "code", "id": "build", "metadata": {}, "execution_count": None,
-                     "outputs": [], "source": src}]}
-    path = root / "compare.ipynb"
-    path.write_text(json.dumps(nb, indent=1))
+    path = one_cell_notebook(root / "compare.ipynb", NOTEBOOK.replace("MODEL", repr(str(model_file))))
     server = start_voila(path, tmp_path_factory.mktemp("compare_env"))
     yield server
     server.stop()
