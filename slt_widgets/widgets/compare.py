@@ -449,8 +449,11 @@ class _SideViews:
 
     def __init__(self, name: str, architecture: str, color: str, tree_width: int):
         self.name, self.color = name, color
-        self.head = W.HTML(f"<b style='color:{color}'>{html.escape(name)}</b> "
-                           f"<small>({html.escape(architecture)})</small>")
+        # the side's colour (its line in the profiles) as a swatch, the name in the theme's font colour:
+        # coloured text fails 4.5 : 1 on one of the themes (#1f77b4 on JupyterLab Dark: 3.3 : 1)
+        self.head = W.HTML(f"<span style='display:inline-block;width:11px;height:11px;background:{color};"
+                           f"margin-right:6px;vertical-align:-1px' aria-hidden='true'></span>"
+                           f"<b>{html.escape(name)}</b> <small>({html.escape(architecture)})</small>")
         self.head.add_class("slt-compare-side-head")
         self.tree = ClusterTree(np.array([[0.0, 1.0, 1.0, 2.0]]), title="", height=260, width=tree_width)
         self.tree.add_class("slt-compare-tree")
@@ -460,6 +463,7 @@ class _SideViews:
         self.yours = W.HTML(layout=W.Layout(display="none", width=f"{tree_width}px"))
         self.yours.add_class("slt-compare-yours")
         self.spectra = SpectrumView("SLT spectra", width=f"{tree_width}px", height="220px")
+        self.spectra.layout.flex = "0 0 auto"     # its row flex basis (a width) would be a height in this column
         self.box = W.VBox([self.head, self.tree, self.missing, self.yours, self.spectra],
                           layout=W.Layout(margin="0 12px 8px 0"))
         self.box.add_class("slt-compare-side")
