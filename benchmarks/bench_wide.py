@@ -44,6 +44,12 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def stage(name: str, times: dict, what: str) -> None:
+    """One progress line per finished stage on stderr (a long run killed midway still says how far it got)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {times[name]:.1f} s ({what}), peak RSS {peak_mb():.0f} MB",
+          file=sys.stderr, flush=True)
+
+
 def random_setup(width: int, n_eval: int, n_dev: int, seed: int = 0):
     """A random 5 × width ReLU net (batch norm, dropout) and random data of the demo's shapes."""
     from slt_widgets.models import mlp
@@ -116,29 +122,36 @@ def main() -> None:
         start += len(xb)
     cor, inc = np.flatnonzero(net_ok & sep), np.flatnonzero(net_ok & ~sep)
     times["cor_inc_split"] = time.perf_counter() - t
+    stage("cor_inc_split", times, f"{len(cor)} COR, {len(inc)} INC of {len(ev)} eval frames")
 
     # 2. / 3. Fig. 7A
     t = time.perf_counter()
     nodes = streaming_slt_spectra(model, ev, layers, memory_budget=a.budget, batch_size=a.batch_size, progress=False)
     times["fig7a_nodes"] = time.perf_counter() - t
+    stage("fig7a_nodes", times, f"{len(ev)} frames")
     inputs = None
     if not a.skip_inputs:
         t = time.perf_counter()
         inputs = streaming_slt_spectra(model, ev, layers, per="input", memory_budget=a.budget,
                                        batch_size=a.batch_size)
         times["fig7a_inputs"] = time.perf_counter() - t
+        stage("fig7a_inputs", times, f"{len(ev)} frames")
 
     # 4. Fig. 7B
     t = time.perf_counter()
+    # within --budget all five layers of a class come from one forward chain (slt_layers); below
+    # it, one chain per layer: a 5 x 2048 class of 100 frames needs 1.45 GB for the former
     pop = population_spectra(model, ev, list(range(1, L + 1)), max_per_class=a.per_class, seed=a.seed,
-                             memory_budget="1GB")
+                             memory_budget=a.budget)
     times["fig7b_population"] = time.perf_counter() - t
+    stage("fig7b_population", times, f"{int(pop.n_per_class.sum())} frames in {len(pop.classes)} classes")
 
     # 5. Fig. 7C/D: every INC frame and as many COR frames, one streamed pass per group
     t = time.perf_counter()
     diff = inc_cor_difference(model, ev, cor, inc, layers, max_samples=None, seed=a.seed)
     inc_cor = {l: float(v) for l, v in zip(diff.layers, diff.auc_mean)}
     times["fig7cd_inc_cor"] = time.perf_counter() - t
+    stage("fig7cd_inc_cor", times, f"{diff.n_per_group} frames per group")
     times["total"] = time.perf_counter() - t0
 
     def node_mean_auc(res):

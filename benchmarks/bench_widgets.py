@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from browser.pages import click_tree_cluster, open_lab_notebook  # noqa: E402
 from browser.servers import (kernel_client, kernel_eval, launch_chromium, missing_requirements,  # noqa: E402
-                             start_lab, start_voila)
+                             one_cell_notebook, start_lab, start_voila)
 
 WARM_TARGET_MS, FIRST_TARGET_MS = 150.0, 2000.0
 
@@ -171,11 +171,7 @@ def notebook(path: Path, model_path: Path, data_path: Path, first: str, max_samp
            f"dataset = slt_widgets.FrameDataset.load({str(data_path)!r})\n"
            f"explorer = slt_widgets.Explorer(model, dataset, cls={first!r}, max_samples={max_samples})\n"
            "explorer")
-    nb = {"nbformat": 4, "nbformat_minor": 5,
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "cells": [{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
-                     "source": src}]}
-    path.write_text(json.dumps(nb))
+    one_cell_notebook(path, src)
 
 
 # ============================================================================== Compare
@@ -222,11 +218,7 @@ def compare_notebook(path: Path, models: dict, data_path: Path, first: str, max_
            f"dataset = slt_widgets.FrameDataset.load({str(data_path)!r})\n"
            f"compare = slt_widgets.Compare(models, dataset, cls={first!r}, max_samples={max_samples}, "
            f"correct_by={correct_by!r})\ncompare")
-    nb = {"nbformat": 4, "nbformat_minor": 5,
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "cells": [{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
-                     "source": src}]}
-    path.write_text(json.dumps(nb))
+    one_cell_notebook(path, src)
 
 
 def _compare_pass(tmp: Path, label: str, models: dict, data_path: Path, classes: list, warm: list,
@@ -380,7 +372,6 @@ def main() -> None:
                     warm_parts.append(r["parts"])
             page.evaluate("() => document.addEventListener('click', () => { window.__sltClickT0 = performance.now(); },"
                           " true)")
-            from slt_widgets.widgets import CLUSTER_COLORS
             for _ in range(args.repeats):
                 for k in (1, 0):
                     click_tree_cluster(page, k)

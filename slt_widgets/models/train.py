@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["train", "evaluate", "predict", "frame_accuracy"]
+__all__ = ["train", "train_step", "evaluate", "predict", "frame_accuracy"]
 
 
 def _check_dataset(ds, what: str, model: nn.Module | None = None):
@@ -91,6 +91,20 @@ def frame_accuracy(model: nn.Module, dataset, batch_size: int = 4096) -> float:
     return evaluate(model, dataset, batch_size)["accuracy"]
 
 
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, train_ds, idx: np.ndarray) -> tuple[float, int]:
+    """One optimiser step of cross-entropy on the samples ``idx [b]`` of ``train_ds`` (features
+    ``[b, D]`` spliced on the fly; sorted indices splice fastest). Returns ``(loss × b, correct)``:
+    the batch's summed loss and how many of its ``b`` samples the model (before the step) got right."""
+    x = torch.from_numpy(train_ds.features_at(idx))
+    y = torch.from_numpy(train_ds.labels[idx])
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach()) * len(idx), int((logits.argmax(1) == y).sum())
+
+
 def train(model: nn.Module, train_ds, dev_ds, epochs: int = 25, lr: float = 1e-3, batch_size: int = 512,
           seed: int = 0, patience: int = 4, lr_patience: int = 1, min_lr: float = 1e-5,
           monitor: str = "dev_acc", max_seconds: float | None = None, max_batches: int | None = None,
@@ -146,17 +160,11 @@ def train(model: nn.Module, train_ds, dev_ds, epochs: int = 25, lr: float = 1e-3
                 loss_sum, correct, seen = 0.0, 0, 0
                 for b in range(n_batches):
                     idx = np.sort(order[b * batch_size:(b + 1) * batch_size])  # sorted: cache-friendly splicing
-                    x = torch.from_numpy(train_ds.features_at(idx))
-                    y = torch.from_numpy(train_ds.labels[idx])
                     if len(idx) < 2 and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
                         continue          # BatchNorm cannot train on a single sample
-                    logits = model(x)
-                    loss = F.cross_entropy(logits, y)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    loss_sum += float(loss.detach()) * len(idx)
-                    correct += int((logits.argmax(1) == y).sum())
+                    batch_loss, batch_correct = train_step(model, opt, train_ds, idx)
+                    loss_sum += batch_loss
+                    correct += batch_correct
                     seen += len(idx)
                     bar.update(1)
                     steps += 1

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from .checkpoint import save_checkpoint
 from .mlp import mlp
-from .train import evaluate
+from .train import evaluate, train_step
 from .utterances import eval_sample as _eval_sample
 
 __all__ = ["PAPER_WIDE", "run_paper_wide", "paper_wide_disk_mb"]
@@ -108,15 +107,9 @@ def run_paper_wide(args, train_ds, data: dict, corpus_info: dict) -> dict:
             idx = np.sort(order[b * args.batch_size:(b + 1) * args.batch_size])
             if len(idx) < 2:
                 continue                   # batch norm cannot train on one sample
-            x = torch.from_numpy(train_ds.features_at(idx))
-            y = torch.from_numpy(train_ds.labels[idx])
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
+            batch_loss, batch_correct = train_step(model, opt, train_ds, idx)
+            loss_sum += batch_loss
+            correct += batch_correct
             seen += len(idx)
             st["batches"] += 1
             if b % 100 == 99:

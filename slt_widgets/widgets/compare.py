@@ -10,9 +10,11 @@ a click on a layer selects it everywhere.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import logging
+import textwrap
 from itertools import combinations
 from pathlib import Path
 
@@ -57,6 +59,15 @@ class Compare(W.VBox):
     profiles : compute the layer profiles now (default False: on the button, or on first access
         to :attr:`profiles`).
 
+    A dataset joined by :func:`slt_widgets.datasets.with_source` (your recordings from
+    :func:`~slt_widgets.datasets.load_recordings` or the ``Recorder``, next to the corpus) is read
+    as the Explorer reads it: every one of your frames of the class is kept on every side
+    (misclassified ones too; only the corpus's frames are filtered by ``correct_by`` and
+    subsampled), the status and template heading split the count ("60 frames (12 yours)"), each
+    side says in which of its clusters your frames sit and how many of them that net classifies
+    correctly, its spectra add a line for your frames, and ``select(source="you")`` (or the
+    ``source_picker``) shows only your frames on every side — ``"corpus"`` only the corpus's.
+
     Python API: :meth:`select`, :attr:`selection`, :attr:`profiles`, :meth:`compute_profiles`,
     :meth:`to_png`, :attr:`state` (the headless :class:`CompareState`); presets
     :meth:`trained_vs_random` and :meth:`demo`. Views: ``class_picker``, ``layer_picker``,
@@ -89,6 +100,10 @@ class Compare(W.VBox):
         self.layer_picker = W.Dropdown(options=[(layer_label(l), l) for l in st.layers()], description="layer",
                                        layout=W.Layout(width="150px"), style={"description_width": "40px"})
         self.layer_picker.add_class("slt-layer-picker")
+        self.source_picker = W.Dropdown(options=["all"] + list(st.source_names or ()), value="all",
+                                        description="frames", style={"description_width": "46px"},
+                                        layout=W.Layout(width="170px", display=None if st.source_names else "none"))
+        self.source_picker.add_class("slt-source-picker")
         self.status = W.HTML()
         self.status.add_class("slt-status")
         self.error_area = ErrorArea()
@@ -147,11 +162,12 @@ class Compare(W.VBox):
                                    W.HBox(list(self.profile_views.values()), layout=W.Layout(flex_flow="row wrap"))])
         self.profile_box.add_class("slt-compare-profiles")
 
-        self.children = [W.HBox([self.class_picker, self.layer_picker, self.busy]), self.note, self.status,
+        self.children = [W.HBox([self.class_picker, self.layer_picker, self.source_picker, self.busy]), self.note,
+                         self.status,
                          self.side_row, self.templates, self.profile_box, self.error_area]
         self.aria = aria_label(self, "", "region")    # accessible name, from the selection in _draw
-        self.class_picker.observe(self._on_class, "value")
-        self.layer_picker.observe(self._on_layer, "value")
+        for key, picker in (("cls", self.class_picker), ("layer", self.layer_picker), ("source", self.source_picker)):
+            picker.observe(functools.partial(self._on_picker, key), "value")
         self.profile_button.on_click(self._on_profile_button)
         self.state.observe(self._render, "selection")
         with self.busy.running("drawing…"), single_blas():
@@ -166,11 +182,11 @@ class Compare(W.VBox):
         """The current :class:`CompareSelection` (the same frames on every side)."""
         return self.state.selection
 
-    def select(self, cls=None, layer=None, cluster=None, side=None, node=None, **kw) -> CompareSelection:
+    def select(self, cls=None, layer=None, cluster=None, side=None, node=None, source=None, **kw) -> CompareSelection:
         """Select on every side; see :meth:`CompareState.select` (unknown keywords are refused)."""
-        check_kwargs("Compare.select", kw, ("cls", "layer", "cluster", "side", "node"))
+        check_kwargs("Compare.select", kw, ("cls", "layer", "cluster", "side", "node", "source"))
         with self.busy.running("computing SLTs…"), single_blas():
-            return self.state.select(cls=cls, layer=layer, cluster=cluster, side=side, node=node)
+            return self.state.select(cls=cls, layer=layer, cluster=cluster, side=side, node=node, source=source)
 
     @property
     def profiles(self) -> dict:
@@ -202,7 +218,8 @@ class Compare(W.VBox):
         fig = Figure(figsize=(5.2 * S, 13), dpi=dpi)
         FigureCanvasAgg(fig)
         s = self.selection
-        fig.suptitle(f"class {s.cls} · {s.layer_name} · {self._cluster_text(s)} · n = {s.n}", fontsize=13)
+        fig.suptitle(f"class {s.cls} · {s.layer_name} · {self._cluster_text(s)}{s.source_text} · "
+                     f"{self.state.count_text()}", fontsize=13)
         gs = fig.add_gridspec(4, S * 5, height_ratios=[3, 2.4, 2.6, 2.2])
         for i, name in enumerate(self.state.names):
             sv = self.sides[name]
@@ -212,7 +229,9 @@ class Compare(W.VBox):
             else:
                 ax.imshow(mpimg.imread(io.BytesIO(sv.tree.to_png(None, dpi=dpi)), format="png"))
             ax.set_axis_off()
-            ax.set_title(f"{name} ({self.state.sides[name].architecture()})", fontsize=10)
+            where = self.state.where_yours(name)
+            line = "" if where is None else "\n" + textwrap.fill(yours_line(where, self._you(), name), 70)
+            ax.set_title(f"{name} ({self.state.sides[name].architecture()}){line}", fontsize=10)
             ax = fig.add_subplot(gs[1, i * 5:(i + 1) * 5])
             if sv.spectra.names:
                 sv.spectra.render(ax)
@@ -280,6 +299,10 @@ class Compare(W.VBox):
         return klass({"small": small, "wide": wide}, ds, **kw)
 
     # ================================================================== drawing
+    def _you(self) -> str:
+        """The user's source name (``meta["source_names"][1]``, usually ``"you"``)."""
+        return self.state.source_names[1] if self.state.source_names else "you"
+
     @staticmethod
     def _cluster_text(s: CompareSelection) -> str:
         return "whole class" if s.cluster is None else f"cluster {s.cluster} of {s.side}"
@@ -305,6 +328,9 @@ class Compare(W.VBox):
         names = self.dataset.class_names
         self.class_picker.value = s.cls
         self.layer_picker.value = s.layer
+        self.source_picker.value = s.source
+        mine = st.yours()
+        you = self._you()
         for v in self.profile_views.values():
             v.selected = s.layer_name
         idx, note = st.class_samples(self.dataset.class_index(s.cls))
@@ -320,10 +346,15 @@ class Compare(W.VBox):
             sv.show_view(v, s.cuts[name], s.cluster if sel_here else -1, names[v.cls])
             spectra = {f"class {s.cls} (n={v.n})": v.sigmas}
             highlight = None
-            if s.cluster is not None:
-                key = f"{self._cluster_text(s)} (n={s.n})"
+            if s.cluster is not None or s.source != "all":
+                key = f"{self._cluster_text(s)}{s.source_text} (n={s.n})"
                 spectra[key] = np.linalg.svd(v.slts[pos].astype(np.float64), compute_uv=False)
                 highlight = key
+            elif mine is not None and mine.any():       # your frames of the class against the class
+                key = f"{you} (n={int(mine.sum())})"
+                spectra[key] = np.linalg.svd(v.slts[mine].astype(np.float64), compute_uv=False)
+                highlight = key
+            sv.show_yours(st.where_yours(name), you)
             sv.spectra.set_spectra(spectra, highlight=highlight, colors={f"class {s.cls} (n={v.n})": sv.color},
                                    title=f"{name} · SLT spectra · {s.layer_name} node {v.node}")
             means[name] = v.slts[pos].mean(0)
@@ -338,12 +369,15 @@ class Compare(W.VBox):
             titles.append(f"{a} − {b} (each ÷ RMS)")
             kinds.append("diff")
         imgs = np.stack(panels).astype(np.float32).reshape((len(panels),) + self._shape)
-        head = f"{s.cls} · {s.layer_name} · {self._cluster_text(s)}"
-        self.templates.set_panels(imgs, titles=titles, kinds=kinds, title=head, count=s.n,
+        head = f"{s.cls} · {s.layer_name} · {self._cluster_text(s)}{s.source_text}"
+        count = s.n
+        if s.n_yours is not None:           # the panel's "— n frames" cannot split the count: say it here
+            head, count = f"{head} — {st.count_text()}", None
+        self.templates.set_panels(imgs, titles=titles, kinds=kinds, title=head, count=count,
                                   columns=min(len(panels), 4 if len(st.names) > 2 else len(panels)))
-        self.aria.label = f"Compare {', '.join(st.names)}: {head} — {s.n} {self._unit}"
-        self.status.value = (f"<small>{html.escape(note)}. Showing {html.escape(self._cluster_text(s))}: "
-                             f"<b>{s.n}</b> {self._unit} on every side.</small>")
+        self.aria.label = f"Compare {', '.join(st.names)}: {head}" + (f" — {s.n} {self._unit}" if count is not None else "")
+        self.status.value = (f"<small>{html.escape(note)}. Showing {html.escape(self._cluster_text(s) + s.source_text)}"
+                             f": <b>{html.escape(st.count_text())}</b> on every side.</small>")
 
     def _show_profiles(self) -> None:
         st = self.state
@@ -369,25 +403,17 @@ class Compare(W.VBox):
         try:
             self.class_picker.value = s.cls
             self.layer_picker.value = s.layer
+            self.source_picker.value = s.source
         finally:
             self._muted = False
 
     @guarded
-    def _on_class(self, change):
+    def _on_picker(self, key: str, change):
+        """A header dropdown changed: ``select(key=new value)``; on an error every picker snaps back."""
         if self._muted:
             return
         try:
-            self.select(cls=change["new"])
-        except Exception:
-            self._revert()
-            raise
-
-    @guarded
-    def _on_layer(self, change):
-        if self._muted:
-            return
-        try:
-            self.select(layer=change["new"])
+            self.select(**{key: change["new"]})
         except Exception:
             self._revert()
             raise
@@ -426,23 +452,39 @@ class _SideViews:
 
     def __init__(self, name: str, architecture: str, color: str, tree_width: int):
         self.name, self.color = name, color
-        self.head = W.HTML(f"<b style='color:{color}'>{html.escape(name)}</b> "
-                           f"<small>({html.escape(architecture)})</small>")
+        # the side's colour (its line in the profiles) as a swatch, the name in the theme's font colour:
+        # coloured text fails 4.5 : 1 on one of the themes (#1f77b4 on JupyterLab Dark: 3.3 : 1)
+        self.head = W.HTML(f"<span style='display:inline-block;width:11px;height:11px;background:{color};"
+                           f"margin-right:6px;vertical-align:-1px' aria-hidden='true'></span>"
+                           f"<b>{html.escape(name)}</b> <small>({html.escape(architecture)})</small>")
         self.head.add_class("slt-compare-side-head")
         self.tree = ClusterTree(np.array([[0.0, 1.0, 1.0, 2.0]]), title="", height=260, width=tree_width)
         self.tree.add_class("slt-compare-tree")
         self.missing = W.HTML()
         self.missing.add_class("slt-compare-missing")
         self.missing.layout.display = "none"
+        self.yours = W.HTML(layout=W.Layout(display="none", width=f"{tree_width}px"))
+        self.yours.add_class("slt-compare-yours")
         self.spectra = SpectrumView("SLT spectra", width=f"{tree_width}px", height="220px")
-        self.box = W.VBox([self.head, self.tree, self.missing, self.spectra],
+        self.spectra.layout.flex = "0 0 auto"     # its row flex basis (a width) would be a height in this column
+        self.box = W.VBox([self.head, self.tree, self.missing, self.yours, self.spectra],
                           layout=W.Layout(margin="0 12px 8px 0"))
         self.box.add_class("slt-compare-side")
         self.box.add_class(f"slt-compare-side-{_css_name(name)}")
 
+    def show_yours(self, where: dict | None, you: str) -> None:
+        """One line under the tree: in which clusters the user's frames sit and how many this net gets right."""
+        if where is None:
+            self.yours.layout.display = "none"
+            self.yours.value = ""
+            return
+        self.yours.layout.display = None
+        self.yours.value = f"<small>{html.escape(yours_line(where, you, self.name))}</small>"
+
     def show_missing(self, layer_name: str, n_hidden: int) -> None:
         self.tree.layout.display = "none"
         self.spectra.layout.display = "none"
+        self.yours.layout.display = "none"
         self.missing.layout.display = None
         self.missing.value = (f"<small>{html.escape(self.name)} has no {layer_name}: it has {n_hidden} hidden "
                               "layers (layers are aligned by index).</small>")
@@ -468,6 +510,15 @@ class _SideViews:
                 self.tree.cut = cut
             self.tree.selected = selected
             self.tree.title = f"{self.name} · UPGMA of SLTs · {cls_name} · {layer_label(v.layer)} node {v.node}"
+
+
+def yours_line(where: dict, you: str, name: str) -> str:
+    """``"you: 13 frames in cluster 0: 5, cluster 2: 4; small classifies 9 of 13 correctly."`` from
+    :meth:`CompareState.where_yours` (plain text: the caller escapes it for HTML)."""
+    if not where["n"]:
+        return f"No frames from {you} in this class."
+    parts = ", ".join(f"cluster {k}: {n}" for k, n in sorted(where["clusters"].items(), key=lambda kv: -kv[1]))
+    return f"{you}: {where['n']} frames in {parts}; {name} classifies {where['correct']} of {where['n']} correctly."
 
 
 def _unit_rms(t: np.ndarray) -> np.ndarray:

@@ -8,6 +8,11 @@ sample-dependent linear transform), its own UPGMA tree and spectra.
 The frames of a class are chosen once per class for all sides: a seeded random order of the
 class's frames, kept while every net in ``correct_by`` classifies them correctly (the paper's
 choice), up to ``max_samples``; predictions are made only for the frames visited.
+
+A dataset joined by :func:`~slt_widgets.datasets.with_source` (the user's recordings next to the
+corpus) is read as the Explorer reads it (:mod:`._sources`): every user frame of the class is
+kept, misclassified ones too, and only the corpus's frames are filtered and subsampled;
+``select(source="you")`` shows only the user's frames on every side.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from ..analysis.layer_profiles import MEASURES, LayerProfile, layer_profile
 from ..engine import SLTCache, layer_key
 from ..analysis.clustering import prototype_cut
 from ._class_view import (ClassView, build_class_view, default_node, layer_label, layer_shapes)
+from ._sources import check_source, source_of, yours_text
 
 __all__ = ["CompareState", "CompareSelection", "check_kwargs", "profile_cache_clear"]
 
@@ -110,7 +116,9 @@ class CompareSelection:
     whole class) or a cluster id of ``side``'s tree at its cut; side: the side whose tree defined
     the cluster (None for the whole class); indices: ``[n]`` dataset indices shown on every side
     (read-only); n: their number; nodes: ``{side: node}`` (None where the net lacks the layer);
-    cuts: ``{side: cut height}``.
+    cuts: ``{side: cut height}``; source: ``"all"`` or one source name of a dataset tagged by
+    :func:`~slt_widgets.datasets.with_source` (only that source's frames shown); n_yours: how
+    many of the ``n`` are the user's (None for an untagged dataset).
     """
 
     cls: str
@@ -121,10 +129,17 @@ class CompareSelection:
     n: int
     nodes: dict
     cuts: dict
+    source: str = "all"
+    n_yours: int | None = None
 
     @property
     def layer_name(self) -> str:
         return layer_label(self.layer)
+
+    @property
+    def source_text(self) -> str:
+        """``""``, or ``", only you"`` / ``", only corpus"`` when one source is selected."""
+        return "" if self.source == "all" else f", only {self.source}"
 
 
 class _Side:
@@ -195,6 +210,7 @@ class CompareState(T.HasTraits):
             raise ValueError(f"correct_by must be 'all', None (every frame of the class) or a model name "
                              f"({', '.join(map(repr, models))}); got {correct_by!r}")
         self.dataset = dataset
+        self.user_mask, self.source_names = source_of(dataset)
         self.names = tuple(models)
         self.sides = {n: _Side(n, m, dataset, memory_budget) for n, m in models.items()}
         self.max_samples, self.seed = int(max_samples), int(seed)
@@ -205,6 +221,7 @@ class CompareState(T.HasTraits):
                      ("train", "max_train", "max_eval", "node_samples", "inc_cor_samples", "measures"))
         self.n_layers = max(s.n_hidden for s in self.sides.values())
         self._samples: dict[int, tuple[np.ndarray, str]] = {}
+        self._yours_correct: dict = {}           # (side, class) → how many of the user's frames it gets right
         self._cuts: dict = {}                    # (side, cls, layer, node) → cut chosen by the user
         self._cut_now: dict = {}
         self.select(cls=dataset.class_names[0] if cls is None else cls, layer=layer)
@@ -228,18 +245,40 @@ class CompareState(T.HasTraits):
         if len(idx) < 3:
             raise ValueError(f"class {name!r} has {len(idx)} frames in this dataset; Compare needs at least 3 "
                              "(choose another class or a larger split)")
+        mine = np.zeros(0, np.int64)
+        budget = self.max_samples
+        if self.user_mask is not None:            # every user frame is kept; the corpus fills the rest
+            mine, idx = idx[self.user_mask[idx]], idx[~self.user_mask[idx]]
+            budget = max(3, self.max_samples - len(mine))
+        keep, note = self._corpus_samples(c, idx, budget) if len(idx) else (idx, f"no corpus frames of {name!r}")
+        if self.user_mask is not None:
+            note = note.replace(" frames of", " corpus frames of", 1)
+            if len(mine):
+                wrong = ", ".join(f"{n} {int((self._predict(n, mine) != c).sum())}" for n in self.names)
+                note += f"; all {len(mine)} of yours kept (misclassified by {wrong})"
+            else:
+                note += "; none of yours"
+            keep = np.concatenate([keep, mine])
+        keep = np.sort(keep).astype(np.int64)
+        self._samples[c] = (keep, note)
+        return self._samples[c]
+
+    def _corpus_samples(self, c: int, idx: np.ndarray, budget: int) -> tuple[np.ndarray, str]:
+        """Up to ``budget`` of the frames ``idx [m]`` of class ``c`` that the ``correct_by`` nets
+        classify correctly (seeded order, predicted only as far as needed), and how they were chosen."""
+        name = self.dataset.class_names[c]
         order = np.random.default_rng([self.seed, c]).permutation(idx)
         judges = [] if self.correct_by is None else (list(self.names) if self.correct_by == "all" else [self.correct_by])
         if not judges:
-            keep = order[:self.max_samples]
+            keep = order[:budget]
             note = f"{len(keep)} of {len(idx)} frames of {name!r} (seeded random subset)"
         else:
             # cheapest net first; the costlier ones judge only the frames it got right, and each
             # next chunk is sized from the share kept so far (a 5 × 2048 side predicts few frames)
             judges.sort(key=lambda j: sum(p.numel() for p in self.sides[j].engine_model.parameters()))
             kept, seen, n_kept = [], 0, 0
-            step = self.max_samples + self.max_samples // 4 + 16
-            while seen < len(order) and n_kept < self.max_samples:
+            step = budget + budget // 4 + 16
+            while seen < len(order) and n_kept < budget:
                 chunk = order[seen:seen + step]
                 for j in judges:
                     if len(chunk):
@@ -248,20 +287,18 @@ class CompareState(T.HasTraits):
                 seen += step
                 n_kept += len(chunk)
                 rate = max(n_kept / min(seen, len(order)), 0.05)
-                step = int(1.2 * (self.max_samples - n_kept) / rate) + 16
+                step = int(1.2 * (budget - n_kept) / rate) + 16
             seen = min(seen, len(order))
-            keep = np.concatenate(kept)[:self.max_samples]
+            keep = np.concatenate(kept)[:budget]
             who = "every net" if self.correct_by == "all" else repr(self.correct_by)
             if len(keep) >= 3:
                 note = (f"{len(keep)} frames of {name!r} that {who} classifies correctly"
                         f" (seeded, of {seen} of its {len(idx)} frames checked)")
             else:
-                keep = order[:self.max_samples]
+                keep = order[:budget]
                 note = (f"{len(keep)} of {len(idx)} frames of {name!r}: {who} classifies fewer than 3 "
                         "correctly, so all frames are used")
-        keep = np.sort(keep).astype(np.int64)
-        self._samples[c] = (keep, note)
-        return self._samples[c]
+        return keep, note
 
     def _predict(self, name: str, index: np.ndarray) -> np.ndarray:
         """Predicted classes ``[n]`` of side ``name`` for the dataset indices ``index [n]`` (any order)."""
@@ -329,7 +366,7 @@ class CompareState(T.HasTraits):
         return self.sides[name]
 
     # ------------------------------------------------------------------ selecting
-    def select(self, cls=None, layer=None, cluster=None, side=None, node=None) -> CompareSelection:
+    def select(self, cls=None, layer=None, cluster=None, side=None, node=None, source=None) -> CompareSelection:
         """Show class ``cls`` at ``layer`` on every side, then ``cluster`` of ``side``'s tree.
 
         cls: name (case-insensitive) or index; layer: ``1..Lmax``, ``"HLk"`` or ``"output"``
@@ -337,8 +374,14 @@ class CompareState(T.HasTraits):
         the current class / layer. cluster: None (the whole class) or a cluster id of ``side``'s
         tree at its current cut (side default: the first). node: ``{side: node}`` or one int for
         every side (default: the class's own output node, or at a hidden layer the node the
-        class drives most in each net). Returns the new :attr:`selection`.
+        class drives most in each net). source: only for a dataset joined by
+        :func:`~slt_widgets.datasets.with_source`: ``"all"``, or one of ``meta["source_names"]``
+        (e.g. ``"you"``: only the user's frames of the class or cluster, on every side); kept
+        while class and layer stay, back to ``"all"`` when either changes. Returns the new
+        :attr:`selection`; on an error nothing changes.
         """
+        if source is not None:
+            check_source(source, self.source_names)
         cur = self.selection
         c = self.dataset.class_index(cls if cls is not None else cur.cls)
         lay = self.layer_key(layer) if layer is not None else cur.layer
@@ -377,10 +420,20 @@ class CompareState(T.HasTraits):
                 raise ValueError(f"cluster must be in 0..{int(lab.max())} for {src!r}'s tree at cut "
                                  f"{cuts[src]:.3g}, got {k}")
             pos = np.flatnonzero(lab == k)
+        same = cur is not None and c == self.dataset.class_index(cur.cls) and lay == cur.layer
+        source = source if source is not None else (cur.source if same else "all")
+        yours = None if self.user_mask is None else self.user_mask[c_idx]
+        if source != "all":
+            pos = pos[yours[pos] == (source == self.source_names[1])]
+            if pos.size == 0:
+                where = "the class" if cluster is None else f"cluster {int(cluster)} of {src!r}"
+                raise ValueError(f"{where} holds no frames from source {source!r}; pick another cluster or "
+                                 "source='all'")
         idx = c_idx[pos].copy()
         idx.setflags(write=False)
         sel = CompareSelection(cls=self.dataset.class_names[c], layer=lay, cluster=None if cluster is None else int(cluster),
-                               side=None if cluster is None else src, indices=idx, n=len(idx), nodes=nodes, cuts=cuts)
+                               side=None if cluster is None else src, indices=idx, n=len(idx), nodes=nodes, cuts=cuts,
+                               source=source, n_yours=None if yours is None else int(yours[pos].sum()))
         self.set_trait("selection", sel)
         return sel
 
@@ -401,6 +454,37 @@ class CompareState(T.HasTraits):
         """Rows ``[n]`` of every side's class view that the selection shows (the same on every side)."""
         c_idx, _ = self.class_samples(self.dataset.class_index(self.selection.cls))
         return np.searchsorted(c_idx, self.selection.indices)
+
+    def yours(self) -> np.ndarray | None:
+        """``[n]`` bool over the rows of every side's class view: which are the user's frames
+        (None for a dataset not tagged by source)."""
+        if self.user_mask is None:
+            return None
+        c_idx, _ = self.class_samples(self.dataset.class_index(self.selection.cls))
+        return self.user_mask[c_idx]
+
+    def count_text(self) -> str:
+        """``"60 frames"``, or ``"60 frames (12 yours)"`` for a dataset tagged by source."""
+        s = self.selection
+        text = f"{s.n} {'frames' if getattr(self.dataset, '_frames', None) is not None else 'samples'}"
+        return text if s.n_yours is None else f"{text} ({yours_text(s.n_yours, self.source_names)})"
+
+    def where_yours(self, name: str) -> dict | None:
+        """Where the user's frames of the class sit in side ``name``'s tree at its cut and how that
+        net classifies them: ``{"clusters": {cluster id: count}, "n": k, "correct": j}`` (None for
+        an untagged dataset or a net without the layer)."""
+        mine = self.yours()
+        v = self.view(name)
+        if mine is None or v is None:
+            return None
+        lab = cut_labels(v.linkage, self.selection.cuts[name])[mine]
+        ids, counts = np.unique(lab, return_counts=True)
+        c = self.dataset.class_index(self.selection.cls)
+        if (name, c) not in self._yours_correct:
+            rows = v.index[mine]
+            self._yours_correct[(name, c)] = int((self._predict(name, rows) == c).sum()) if len(rows) else 0
+        correct = self._yours_correct[(name, c)]
+        return {"clusters": {int(i): int(k) for i, k in zip(ids, counts)}, "n": int(mine.sum()), "correct": correct}
 
     # ------------------------------------------------------------------ profiles
     def profile_ready(self, name: str) -> bool:

@@ -21,6 +21,7 @@ from ..analysis.clustering import cut_labels, prototype_cut
 from ..engine import SLTCache
 from ._class_view import (ClassView, build_class_view, class_samples, default_node, embed_points, layer_key, layer_label,
                           layer_shapes, nearest_to_centroid)
+from ._sources import check_source, source_of, yours_text
 
 __all__ = ["ExplorerModel", "Selection", "Frame", "reject_unknown"]
 
@@ -327,8 +328,7 @@ class ExplorerModel(T.HasTraits):
         s = self.selection
         text = f"{s.n} {self.unit}"
         if s.n_yours is not None:
-            tag = self.source_names[1]
-            text += f" ({s.n_yours} {'yours' if tag == 'you' else 'from ' + tag})"
+            text += f" ({yours_text(s.n_yours, self.source_names)})"
         return text
 
     def status_text(self) -> str:
@@ -351,34 +351,10 @@ class ExplorerModel(T.HasTraits):
         if value not in choices:
             raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
-    @staticmethod
-    def _source_of(dataset) -> tuple[np.ndarray | None, tuple[str, str] | None]:
-        """``(user mask [N] bool, (corpus name, user name))`` from ``meta["source_code"]`` /
-        ``meta["source_names"]`` (:func:`~slt_widgets.datasets.with_source`), or ``(None, None)``."""
-        meta = getattr(dataset, "meta", None)
-        code = meta.get("source_code") if isinstance(meta, dict) else None
-        if code is None:
-            return None, None
-        code = np.asarray(code)
-        if code.shape != (len(dataset),) or not np.issubdtype(code.dtype, np.integer):
-            raise ValueError(f"dataset.meta['source_code'] must be [N] = [{len(dataset)}] ints (0 corpus, 1 yours), "
-                             f"got shape {code.shape} {code.dtype}; build the dataset with with_source(user, corpus)")
-        names = tuple(str(n) for n in meta.get("source_names", ("corpus", "you")))
-        if len(names) != 2 or names[0] == names[1] or "all" in names:
-            raise ValueError(f"dataset.meta['source_names'] must be two distinct names other than 'all', got {names!r}")
-        return code != 0, names
+    _source_of = staticmethod(source_of)
 
     def _check_source(self, value) -> None:
-        if self.user_mask is None:
-            if value == "all":
-                return
-            raise ValueError(f"source={value!r} needs a dataset tagged by source; join your frames to the corpus "
-                             "with slt_widgets.datasets.with_source(user, corpus)")
-        allowed = ("all",) + self.source_names
-        if not isinstance(value, str) or value not in allowed:
-            m = difflib.get_close_matches(str(value), allowed, 1)
-            raise ValueError(f"source must be one of {', '.join(map(repr, allowed))}, got {value!r}"
-                             + (f" (did you mean {m[0]!r}?)" if m else ""))
+        check_source(value, self.source_names)
 
     def _class_samples(self, c: int) -> tuple[np.ndarray, str]:
         if c not in self._samples:

@@ -83,6 +83,11 @@ def explorer_notebook(path: Path, model_path: Path, cls: str = "3", extra: str =
         "dataset = load_digits_dataset('all')\n"
         f"explorer = slt_widgets.Explorer(model, dataset, cls={cls!r})\n"
         + (extra or "explorer"))
+    return one_cell_notebook(path, src)
+
+
+def one_cell_notebook(path: Path, src: str) -> Path:
+    """Write a notebook of one unexecuted code cell ``src`` (id ``build``) with kernelspec metadata."""
     nb = {"nbformat": 4, "nbformat_minor": 5,
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                        "language_info": {"name": "python"}},

@@ -4,7 +4,8 @@ Picks a class in the dropdown and a cluster in the second side's tree, checks th
 shows the same frames (its spectrum legend names the cluster with the kernel's count, and its
 mean-SLT panel is the mean of that side's SLTs over the kernel's indices), then clicks a layer
 column in a profile plot and checks that every side moved to that layer. Screenshots Compare at
-1024 and 1600 px into docs/screenshots/.
+1024 and 1600 px into docs/screenshots/, light and (Voilà ``--theme=dark``) dark, where every
+text element of Compare must reach 4.5 : 1 contrast.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 
-from .servers import REPO, kernel_client, kernel_eval, start_voila  # noqa: E402
+from .contrast import measure
+from .servers import REPO, kernel_client, kernel_eval, one_cell_notebook, start_voila  # noqa: E402
 
 pytestmark = pytest.mark.browser
 SHOTS = REPO / "docs" / "screenshots"
@@ -45,18 +47,22 @@ _CLUSTER_POINT_JS = """([side, id]) => {
 }"""
 
 
+def _server(tmp_path_factory, model_file, extra_args=None):
+    root = tmp_path_factory.mktemp("compare_root")
+    path = one_cell_notebook(root / "compare.ipynb", NOTEBOOK.replace("MODEL", repr(str(model_file))))
+    return start_voila(path, tmp_path_factory.mktemp("compare_env"), extra_args)
+
+
 @pytest.fixture(scope="module")
 def compare_server(tmp_path_factory, model_file):
-    root = tmp_path_factory.mktemp("compare_root")
-    src = NOTEBOOK.replace("MODEL", repr(str(model_file)))
-    nb = {"nbformat": 4, "nbformat_minor": 5,
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                       "language_info": {"name": "python"}},
-          "cells": [{"cell_type": "code", "id": "build", "metadata": {}, "execution_count": None,
-                     "outputs": [], "source": src}]}
-    path = root / "compare.ipynb"
-    path.write_text(json.dumps(nb, indent=1))
-    server = start_voila(path, tmp_path_factory.mktemp("compare_env"))
+    server = _server(tmp_path_factory, model_file)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def compare_dark_server(tmp_path_factory, model_file):
+    server = _server(tmp_path_factory, model_file, ["--theme=dark"])
     yield server
     server.stop()
 
@@ -79,6 +85,19 @@ def _wait_text(page, selector: str, pattern: str, every: bool = True, timeout: f
              return els.length && (every ? els.every(ok) : els.some(ok)); }""",
         arg=[selector, pattern, every], timeout=timeout * 1000)
     return page.locator(selector).all_inner_texts()
+
+
+def _shoot(page, width: int, name: str) -> None:
+    """Screenshot Compare whole at ``width``: Voilà scrolls inside a panel as tall as the window and
+    paints nothing below it, so the window is made as tall as Compare first (then set back)."""
+    page.set_viewport_size({"width": width, "height": 1300})
+    page.wait_for_timeout(500)
+    bottom = page.locator(ROOT).first.evaluate("e => e.getBoundingClientRect().height + e.getBoundingClientRect().top")
+    page.set_viewport_size({"width": width, "height": max(1300, int(bottom) + 60)})
+    page.wait_for_timeout(800)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(ROOT).first.screenshot(path=str(SHOTS / name))
+    page.set_viewport_size({"width": width, "height": 1300})
 
 
 def _state(kc) -> dict:
@@ -123,8 +142,7 @@ def test_compare_in_voila(compare_server, page):
         # the second side's own tree marks the cluster; the first side's shows none
         sel = kernel_eval(kc, "print(compare.sides['deep'].tree.selected, compare.sides['mlp'].tree.selected)")
         assert sel.split() == ["1", "-1"]
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.locator(ROOT).first.screenshot(path=str(SHOTS / "compare_voila_1600.png"))
+        _shoot(page, 1600, "compare_voila_1600.png")
         # 3. a layer clicked in a profile: every side moves to it
         col = page.locator(f"{ROOT} .slt-profile-slt-auc rect.slt-lp-col[data-layer='HL2']").first
         col.scroll_into_view_if_needed()
@@ -144,8 +162,33 @@ def test_compare_in_voila(compare_server, page):
         assert page.locator(f"{ROOT} .slt-layer-picker select").first.evaluate(
             "s => s.options[s.selectedIndex].textContent") == "HL2"
         # 4. narrow window: still usable, screenshot
-        page.set_viewport_size({"width": 1024, "height": 1300})
-        page.wait_for_timeout(500)
-        page.locator(ROOT).first.screenshot(path=str(SHOTS / "compare_voila_1024.png"))
+        _shoot(page, 1024, "compare_voila_1024.png")
     finally:
         kc.stop_channels()
+
+
+def test_compare_dark_every_text_readable(compare_dark_server, page):
+    page.set_viewport_size({"width": 1600, "height": 1300})
+    page.goto(f"{compare_dark_server.url}/?token={compare_dark_server.token}")
+    page.locator(ROOT).first.wait_for(state="visible")
+    _wait_idle(page)
+    page.wait_for_function("() => document.querySelector('.slt-compare .slt-lp-col')")   # profiles drawn
+    page.wait_for_timeout(1500)                       # bqplot draws its axes after the first frame
+    bg = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    lum = sum(int(v) for v in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3])
+    assert lum < 3 * 80, f"Voilà's dark theme did not apply (body background {bg})"
+    items = measure(page, ROOT)
+    texts = " | ".join(i["text"] for i in items)
+    for must in ("UPGMA of SLTs", "mean SLT", "σᵢ / σ₁", "LDA accuracy", "whole class"):
+        assert must in texts, f"{must!r} was not measured: Compare did not render"
+    low = [i for i in items if i["ratio"] < 4.5]
+    # Known, outside Compare: the tree's red cut label (--jp-error-color1, #f44336) is 4.37 : 1 on
+    # Voilà's dark page (#212121; JupyterLab Dark's output area is darker and passes). Reported to
+    # the tree's owner; anything else below 4.5 : 1 fails here.
+    tree_cut = [i for i in low if i["where"].startswith("span.slt-ct-cut-label") and i["ratio"] >= 4.0]
+    if tree_cut:
+        print(f"\nknown: {len(tree_cut)} tree cut label(s) at {min(i['ratio'] for i in tree_cut)} : 1")
+    low = [i for i in low if i not in tree_cut]
+    assert not low, json.dumps(low, indent=1, ensure_ascii=False)
+    for width in (1600, 1024):
+        _shoot(page, width, f"compare_voila_dark_{width}.png")
