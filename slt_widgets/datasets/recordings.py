@@ -20,6 +20,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .frames import FrameDataset
+from .loaders import CorpusFormatError
+from .loaders.audio import read_riff
 from .speech.features import N_MELS, SAMPLE_RATE, cmvn, fbank, n_frames, resample_to_16k
 from .speech.phonemes import PHONEME_CLASSES, frame_labels
 
@@ -77,25 +79,10 @@ def read_wav(path) -> tuple[np.ndarray, int]:
         raise RecordingError(f"{path}: cannot be read ({e.strerror or e})") from None
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise RecordingError(f"{path} is not a WAV file (it starts with {head[:4]!r}); {_FIX_WAV}")
-    from scipy.io import wavfile
-    import warnings
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", wavfile.WavFileWarning)   # unknown chunks (LIST, …) are harmless
-            rate, x = wavfile.read(path)
-    except (ValueError, EOFError, OSError) as e:
-        raise RecordingError(f"{path}: unreadable or truncated WAV ({e}); {_FIX_WAV}") from None
-    if x.dtype.kind == "f":
-        x = x.astype(np.float64) * 32768.0
-    elif x.dtype == np.int32:
-        x = x.astype(np.float64) / 65536.0
-    elif x.dtype == np.uint8:
-        x = (x.astype(np.float64) - 128.0) * 256.0
-    else:
-        x = x.astype(np.float64)
-    if x.ndim == 2:
-        x = x.mean(1)
-    return x, int(rate)
+        return read_riff(path, fix=_FIX_WAV)
+    except CorpusFormatError as e:
+        raise RecordingError(str(e)) from None
 
 
 def samples_to_16k(samples, rate, name: str = "recording") -> np.ndarray:
