@@ -263,14 +263,20 @@ def recording_dataset(items: Sequence[tuple[str, np.ndarray, str]], aligner=None
 
 
 def load_recordings(source, *, pronunciation: str = "cmudict", progress: bool = True, name: str = "recordings",
-                    context: int = 5, pad_s: float = 0.3, seed: int = 0) -> FrameDataset:
+                    context: int = 5, pad_s: float = 0.3, seed: int = 0, timing: str = "sphinx",
+                    variants: bool = False) -> FrameDataset:
     """Your own speech as a phoneme-labelled :class:`FrameDataset`, aligned offline.
 
     source: a folder of ``name.wav`` files with same-named ``name.txt`` transcripts, or a list of
     ``(wav, text)`` pairs where ``wav`` is a path or a ``(samples [n], rate)`` tuple and ``text``
     the sentence spoken (or a ``.txt`` path). Any rate ≥ 16 kHz is resampled to 16 kHz; stereo
     is averaged. pronunciation: ``"cmudict"`` (dictionary, eSpeak NG for missing words) or
-    ``"espeak"`` (eSpeak NG for every word, like the built-in corpus).
+    ``"espeak"`` (eSpeak NG for every word, like the built-in corpus). timing: ``"sphinx"``
+    (pocketsphinx's boundaries, the default) or ``"espeak"`` (each boundary moved by eSpeak NG's
+    median offset for its kind of transition: frames labelled the way the built-in corpus labels
+    them; it does not make real speech more accurate). variants: offer eSpeak NG's pronunciation of
+    each dictionary word as an alternative the decoder may pick. See :class:`~.speech.align.Aligner`
+    and docs/alignment.md for what each measured.
 
     Returns a :class:`FrameDataset` in the corpus's format: frames ``[T, 23]`` spliced to
     ``feature_shape`` ``(23, 2*context+1)``, labels ``[T]`` over :data:`PHONEME_CLASSES`,
@@ -283,7 +289,8 @@ def load_recordings(source, *, pronunciation: str = "cmudict", progress: bool = 
     and :class:`~.speech.align.AlignmentError` when no recording aligns.
     """
     from .speech.align import Aligner
-    aligner = Aligner(pronunciation=pronunciation, pad_s=pad_s, seed=seed)   # validates its arguments first
+    aligner = Aligner(pronunciation=pronunciation, pad_s=pad_s, seed=seed, timing=timing,
+                      variants=variants)   # validates its arguments first
     if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or not 0 <= context <= 50:
         raise ValueError(f"context must be an int in 0..50 (frames each side), got {context!r}")
     ready, problems = _prepare(_collect(source))
