@@ -10,7 +10,12 @@ only, three ways:
   pauses): timing alone, with no pronunciation difference at all.
 
 ``cmudict`` − ``oracle`` is the part of the error that pronunciation causes; ``oracle`` is what
-the acoustic model's boundary placement gives.
+the acoustic model's boundary placement gives. Each condition also takes ``+timing`` (boundaries
+moved by eSpeak NG's per-transition offsets, ``Aligner(timing="espeak")``, fitted on ``dev`` by
+``fit_espeak_timing.py``: measure it on ``eval`` and ``xeng``) and, but for ``oracle``, ``+variants``
+(eSpeak NG's pronunciation offered to the decoder as an alternative of each dictionary word).
+``--decoder topn=32,tmatfloor=0.05`` overrides pocketsphinx settings for every condition (``frate``
+changes the frame shift the times are read with too); write those runs to their own ``--out``.
 
 Reported per condition: utterances aligned / left out, frame-label agreement (all frames, and
 within ±1 frame), boundary error in ms (median, 90th percentile) over the boundaries of phones
@@ -22,6 +27,7 @@ systems would shift every transition alike.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_alignment.py --out /tmp/align.jsonl   # resumable
     python benchmarks/bench_alignment.py --limit 8 --splits eval                    # quick look
+    python benchmarks/bench_alignment.py --splits eval,xeng --conditions cmudict,cmudict+timing --by-split
 
 Results go to ``--out`` as one JSON line per (split, utterance, condition); a rerun skips the
 lines already there and prints the summary of all of them.
@@ -29,7 +35,6 @@ lines already there and prints the summary of all of them.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 import time
@@ -100,6 +105,33 @@ def options(cond: str) -> tuple[str, dict]:
 
 
 _ORACLE_ALIGNERS: dict[str, Aligner] = {}
+
+
+def override_decoder(settings: dict[str, str]) -> None:
+    """Build every later decoder with these pocketsphinx settings too (values parsed as numbers when they are)."""
+    from slt_widgets.datasets.speech import align as A
+
+    def value(v):
+        try:
+            return float(v) if any(c in v for c in ".e") else int(v)
+        except ValueError:
+            return {"true": True, "false": False}.get(v.lower(), v)
+    extra = {k: value(v) for k, v in settings.items()}
+    if "frate" in extra:
+        A._FRAME_S = 1.0 / extra["frate"]
+
+    def _decoder(self, beam):
+        if beam not in self._decoders:
+            import pocketsphinx as ps
+            cfg = ps.Config(loglevel="FATAL", lm=None, frate=round(1 / A._FRAME_S), wlen=A._WINDOW_S, beam=beam,
+                            pbeam=beam, wbeam=min(beam * 1e20, 1e-10), **{k: v for k, v in extra.items() if k != "frate"})
+            self._decoders[beam] = ps.Decoder(cfg)
+            for phones, name in self._added.items():
+                self._decoders[beam].add_word(name, " ".join(phones), True)
+            for word, name in self._variant_names.items():
+                self._decoders[beam].add_word(name, " ".join(self.espeak_phones(word)), True)
+        return self._decoders[beam]
+    A.Aligner._decoder = _decoder
 
 
 def run_one(cond: str, wave, truth, text, aligner: Aligner | None = None) -> dict:
@@ -181,7 +213,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--limit", type=int, default=None, help="first N utterances of each split")
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--out", default=None, help="JSON-lines checkpoint (resumable)")
+    ap.add_argument("--decoder", default="", help="pocketsphinx settings for every condition, e.g. topn=32,frate=200")
+    ap.add_argument("--by-split", action="store_true", help="also print each split's summary line")
     args = ap.parse_args(argv)
+    if args.decoder:
+        override_decoder(dict(kv.split("=", 1) for kv in args.decoder.split(",")))
     conds = [c for c in args.conditions.split(",") if c]
     for c in conds:
         options(c)                   # an unknown condition fails before anything runs
@@ -211,11 +247,16 @@ def main(argv=None) -> dict:
             if (u + 1) % 10 == 0:
                 print(f"{split}: {u + 1}/{n}", flush=True)
     summary = summarise(rows)
-    for cond, s in summary.items():
-        print(f"{cond:8s} aligned {s['aligned']}/{s['utterances']}  agreement {s['agreement']:.3f} "
-              f"(±1 frame {s['agreement_within_1_frame']:.3f})  boundary median {s['boundary_median_ms']} ms, "
-              f"p90 {s['boundary_p90_ms']} ms, signed mean {s['signed_mean_ms']} median {s['signed_median_ms']} ms (sharp edges {s['signed_sharp_mean_ms']} / {s['signed_sharp_median_ms']}, soft {s['signed_soft_mean_ms']})  ({s['boundaries_matched']}/{s['boundaries_true']} matched)  "
-              f"{s['seconds_per_utterance']:.2f} s/utt  left out: {s['left_out_reasons']}")
+    parts = [("all", summary)]
+    if args.by_split:
+        parts += [(sp, summarise([r for r in rows if r["split"] == sp])) for sp in args.splits.split(",")]
+    for part, summ in parts:
+        for cond, s in summ.items():
+            print(f"[{part}] ", end="")
+            print(f"{cond:8s} aligned {s['aligned']}/{s['utterances']}  agreement {s['agreement']:.3f} "
+                  f"(±1 frame {s['agreement_within_1_frame']:.3f})  boundary median {s['boundary_median_ms']} ms, "
+                  f"p90 {s['boundary_p90_ms']} ms, signed mean {s['signed_mean_ms']} median {s['signed_median_ms']} ms (sharp edges {s['signed_sharp_mean_ms']} / {s['signed_sharp_median_ms']}, soft {s['signed_soft_mean_ms']})  ({s['boundaries_matched']}/{s['boundaries_true']} matched)  "
+                  f"{s['seconds_per_utterance']:.2f} s/utt  left out: {s['left_out_reasons']}")
     print(json.dumps(summary, indent=1))
     return summary
 
