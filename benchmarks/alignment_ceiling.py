@@ -34,9 +34,8 @@ import bench_alignment as bench  # noqa: E402
 from fit_espeak_timing import fit  # noqa: E402
 from slt_widgets.datasets import FrameDataset  # noqa: E402
 from slt_widgets.datasets.speech.align import Aligner, AlignmentError  # noqa: E402
-from slt_widgets.datasets.speech.boundaries import (label_runs, matched_boundaries,  # noqa: E402
-                                                     shift_boundaries, transition)
-from slt_widgets.datasets.speech.phonemes import PHONEME_CLASSES, frame_labels  # noqa: E402
+from slt_widgets.datasets.speech.boundaries import label_runs, matched_boundaries, shift_boundaries, transition  # noqa: E402,E501
+from slt_widgets.datasets.speech.phonemes import frame_labels  # noqa: E402
 
 CONDS = ("cmudict", "oracle")
 
@@ -99,18 +98,9 @@ def errors(rows, sp: Splits, split, cond, key):
     for r in selected(rows, split, cond):
         t = sp.truth(split, r["utt"])
         h = frame_labels([tuple(s) for s in r["segments"]], len(t))
-        err, _, _ = matched_boundaries(h, t)
-        hk = _kinds(h, t, key)
+        err, _, hk = matched_boundaries(h, t, key)
         out.append({"ok": True, "boundary_signed_ms": (10 * err).tolist(), "boundary_hyp_kind": hk})
     return out
-
-
-def _kinds(h, t, key):
-    import difflib
-    hr, tr = label_runs(h), label_runs(t)
-    sm = difflib.SequenceMatcher(a=[x[0] for x in tr], b=[x[0] for x in hr], autojunk=False)
-    return [key(PHONEME_CLASSES[hr[b + k - 1][0]], PHONEME_CLASSES[hr[b + k][0]])
-            for a, b, n in sm.get_matching_blocks() for k in range(n) if a + k and b + k]
 
 
 def phone_pair(a, b):

@@ -56,13 +56,14 @@ def label_runs(y: np.ndarray) -> list[tuple[int, int, int]]:
     return [(int(y[s]), int(s), int(e)) for s, e in zip(st, en)]
 
 
-def matched_boundaries(hyp: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+def matched_boundaries(hyp: np.ndarray, truth: np.ndarray, kind=transition) -> tuple[np.ndarray, list[str], list[str]]:
     """Signed errors of the phone boundaries two frame labellings share.
 
     hyp, truth: ``[T]`` label indices into :data:`PHONEME_CLASSES`. Phones are matched in order
     (difflib on the two run sequences); each matched phone's start is compared, except the
     utterance's first. Returns ``(errors [B] int frames, hyp - truth, > 0 late; truth_kinds [B];
-    hyp_kinds [B])``, the kinds as :func:`transition` names on each side.
+    hyp_kinds [B])``, the kinds named by ``kind(phone_before, phone_after)`` (default
+    :func:`transition`) on each side.
     """
     h, t = label_runs(hyp), label_runs(truth)
     sm = difflib.SequenceMatcher(a=[r[0] for r in t], b=[r[0] for r in h], autojunk=False)
@@ -72,8 +73,8 @@ def matched_boundaries(hyp: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, 
             if a + k == 0 or b + k == 0:
                 continue               # the utterance start is not a boundary
             errors.append(h[b + k][1] - t[a + k][1])
-            tk.append(transition(PHONEME_CLASSES[t[a + k - 1][0]], PHONEME_CLASSES[t[a + k][0]]))
-            hk.append(transition(PHONEME_CLASSES[h[b + k - 1][0]], PHONEME_CLASSES[h[b + k][0]]))
+            tk.append(kind(PHONEME_CLASSES[t[a + k - 1][0]], PHONEME_CLASSES[t[a + k][0]]))
+            hk.append(kind(PHONEME_CLASSES[h[b + k - 1][0]], PHONEME_CLASSES[h[b + k][0]]))
     return np.asarray(errors, dtype=np.int64), tk, hk
 
 
