@@ -295,6 +295,7 @@ def test_espeak_variants_are_offered_and_reported():
         assert al._decoder(1e-48).lookup_word(f"{word}(2)") == " ".join(al.espeak_phones(word))
     assert "the" not in al._variant_names       # eSpeak NG says DH AH, as CMUdict does: nothing to add
     assert set(a.variant_words) <= set(transcript_words(text))
+    assert set(ds.meta["alignments"][0]["variant_words"]) <= set(transcript_words(text)) and ds.meta["timing"] == "sphinx"
     lo, hi = ds.utt_bounds[0]
     assert (ds.labels[lo:hi] == frame_labels(truth, hi - lo)).mean() >= 0.7
     assert [wd for *_, wd in a.words] == transcript_words(text)

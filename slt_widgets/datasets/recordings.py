@@ -258,7 +258,8 @@ def recording_dataset(items: Sequence[tuple[str, np.ndarray, str]], aligner=None
                    alignments=[{"name": u[0], "text": u[2], "segments": list(u[3].segments),
                                 "words": list(u[3].words), "score": float(u[3].score),
                                 "pronunciations": {w: list(p) for w, (p, _) in u[3].pronunciations.items()},
-                                "espeak_words": list(u[3].espeak_words)} for u in utts])
+                                "espeak_words": list(u[3].espeak_words), "variant_words": list(u[3].variant_words)}
+                               for u in utts], timing=getattr(aligner, "timing", "sphinx"))
     return ds
 
 
@@ -281,8 +282,8 @@ def load_recordings(source, *, pronunciation: str = "cmudict", progress: bool = 
     Returns a :class:`FrameDataset` in the corpus's format: frames ``[T, 23]`` spliced to
     ``feature_shape`` ``(23, 2*context+1)``, labels ``[T]`` over :data:`PHONEME_CLASSES`,
     ``utt_voice`` = recording names, ``utt_text`` = transcripts, 16 kHz audio. ``meta`` holds
-    ``"report"`` (:class:`RecordingsReport`: what was left out and why, eSpeak words, scores)
-    and ``"alignments"`` (per recording: phone segments and words in seconds, score). ``meta``
+    ``"report"`` (:class:`RecordingsReport`: what was left out and why, eSpeak words, scores),
+    ``"alignments"`` (per recording: phone segments and words in seconds, score) and ``"timing"``. ``meta``
     is not written by :meth:`FrameDataset.save`.
 
     Raises :class:`RecordingError` listing every unreadable input (nothing is aligned then),
@@ -388,11 +389,13 @@ def main(argv=None) -> int:
     ap.add_argument("folder", help="folder of name.wav files with same-named name.txt transcripts")
     ap.add_argument("--out", default=None, help="write the dataset here (.npz); alignments go to .alignments.json")
     ap.add_argument("--pronunciation", choices=("cmudict", "espeak"), default="cmudict")
+    ap.add_argument("--timing", choices=("sphinx", "espeak"), default="sphinx",
+                    help="espeak: boundaries moved to eSpeak NG's conventions, as the built-in corpus labels them")
     ap.add_argument("--net", choices=("small", "wide", "none"), default="small",
                     help="demo network to score your frames with (default small)")
     args = ap.parse_args(argv)
     try:
-        ds = load_recordings(args.folder, pronunciation=args.pronunciation, progress=True)
+        ds = load_recordings(args.folder, pronunciation=args.pronunciation, timing=args.timing, progress=True)
     except (RecordingError, ValueError, ImportError) as e:
         print(f"error: {e}")
         return 2
