@@ -10,7 +10,12 @@ only, three ways:
   pauses): timing alone, with no pronunciation difference at all.
 
 ``cmudict`` − ``oracle`` is the part of the error that pronunciation causes; ``oracle`` is what
-the acoustic model's boundary placement gives.
+the acoustic model's boundary placement gives. Each condition also takes ``+timing`` (boundaries
+moved by eSpeak NG's per-transition offsets, ``Aligner(timing="espeak")``, fitted on ``dev`` by
+``fit_espeak_timing.py``: measure it on ``eval`` and ``xeng``) and, but for ``oracle``, ``+variants``
+(eSpeak NG's pronunciation offered to the decoder as an alternative of each dictionary word).
+``--decoder topn=32,tmatfloor=0.05`` overrides pocketsphinx settings for every condition (``frate``
+changes the frame shift the times are read with too); write those runs to their own ``--out``.
 
 Reported per condition: utterances aligned / left out, frame-label agreement (all frames, and
 within ±1 frame), boundary error in ms (median, 90th percentile) over the boundaries of phones
@@ -22,6 +27,7 @@ systems would shift every transition alike.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_alignment.py --out /tmp/align.jsonl   # resumable
     python benchmarks/bench_alignment.py --limit 8 --splits eval                    # quick look
+    python benchmarks/bench_alignment.py --splits eval,xeng --conditions cmudict,cmudict+timing --by-split
 
 Results go to ``--out`` as one JSON line per (split, utterance, condition); a rerun skips the
 lines already there and prints the summary of all of them.
@@ -29,7 +35,6 @@ lines already there and prints the summary of all of them.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 import time
@@ -42,31 +47,15 @@ sys.path.insert(0, str(ROOT))
 
 from slt_widgets.datasets import FrameDataset, load_recordings  # noqa: E402
 from slt_widgets.datasets.speech.align import Aligner, AlignmentError  # noqa: E402
+from slt_widgets.datasets.speech.boundaries import SHARP, label_runs, matched_boundaries  # noqa: E402
 from slt_widgets.datasets.speech.phonemes import PHONEME_CLASSES, frame_labels  # noqa: E402
 
 DATA = ROOT / "slt_widgets" / "data"
 SIL = PHONEME_CLASSES.index("SIL")
 CONDITIONS = ("cmudict", "espeak", "oracle")
-# Phone groups for the signed boundary error per transition ("vowel>stop": a stop starting after a vowel).
-GROUPS = {"SIL": "sil", **{p: "stop" for p in ("P", "T", "K", "B", "D", "G")},
-          **{p: "fric" for p in ("F", "V", "TH", "DH", "S", "Z", "SH", "ZH", "HH", "CH", "JH")},
-          **{p: "nasal" for p in ("M", "N", "NG")}, **{p: "approx" for p in ("L", "R", "W", "Y")}}
-
-
-# Boundaries where the acoustics change abruptly (vowel <-> fricative, stop, nasal): the place where
-# the synthesiser's timing is unambiguous, so a framing offset between the two systems shows there.
-SHARP = frozenset({"fric>vowel", "vowel>fric", "vowel>stop", "stop>vowel", "vowel>nasal"})
-
-
-def group(label: int) -> str:
-    return GROUPS.get(PHONEME_CLASSES[label], "vowel")
-
-
-def runs(y: np.ndarray) -> list[tuple[int, int, int]]:
-    """``[(label, start, end)]`` runs of equal labels in ``[T]`` frame labels."""
-    ch = np.flatnonzero(np.diff(y)) + 1
-    st, en = np.r_[0, ch], np.r_[ch, len(y)]
-    return [(int(y[s]), int(s), int(e)) for s, e in zip(st, en)]
+"""The default set; any of them takes ``+variants`` (eSpeak NG variants offered to the decoder, not for
+``oracle``) and ``+timing`` (boundaries moved to eSpeak NG's conventions), e.g. ``cmudict+timing``."""
+runs = label_runs
 
 
 def compare(hyp: np.ndarray, truth: np.ndarray) -> dict:
@@ -75,21 +64,13 @@ def compare(hyp: np.ndarray, truth: np.ndarray) -> dict:
     near = agree.copy()
     near[1:] |= hyp[1:] == truth[:-1]
     near[:-1] |= hyp[:-1] == truth[1:]
-    h, t = runs(hyp), runs(truth)
-    sm = difflib.SequenceMatcher(a=[r[0] for r in t], b=[r[0] for r in h], autojunk=False)
-    errors, signed, kinds = [], [], []
-    for a, b, n in sm.get_matching_blocks():
-        for k in range(n):
-            if a + k == 0 or b + k == 0:
-                continue               # the utterance start is not a boundary
-            d = (h[b + k][1] - t[a + k][1]) * 10      # > 0: the aligner puts the boundary late
-            errors.append(abs(d))
-            signed.append(d)
-            kinds.append(f"{group(t[a + k - 1][0])}>{group(t[a + k][0])}")
+    err, kinds, hyp_kinds = matched_boundaries(hyp, truth)
+    signed = (10 * err).tolist()                 # ms, > 0: the aligner puts the boundary late
     per_class = {PHONEME_CLASSES[c]: [int(agree[truth == c].sum()), int((truth == c).sum())]
                  for c in np.unique(truth)}
     return {"agree": float(agree.mean()), "agree_1": float(near.mean()), "frames": int(len(truth)),
-            "boundary_ms": errors, "boundary_signed_ms": signed, "boundary_kind": kinds, "n_true_boundaries": len(t) - 1, "per_class": per_class}
+            "boundary_ms": [abs(d) for d in signed], "boundary_signed_ms": signed, "boundary_kind": kinds,
+            "boundary_hyp_kind": hyp_kinds, "n_true_boundaries": len(runs(truth)) - 1, "per_class": per_class}
 
 
 def oracle_words(truth: np.ndarray) -> list[tuple[str, list[str]]]:
@@ -113,15 +94,59 @@ def utterance(ds: FrameDataset, u: int) -> tuple[np.ndarray, np.ndarray, str]:
     return ds._audio[a0:a1], ds.labels[lo:hi], ds.utt_text[u]
 
 
-def run_one(cond: str, wave, truth, text, aligner: Aligner) -> dict:
+def options(cond: str) -> tuple[str, dict]:
+    """``"cmudict+variants+timing"`` → ``("cmudict", {"variants": True, "timing": "espeak"})``."""
+    base, *flags = cond.split("+")
+    bad = [f for f in flags if f not in ("variants", "timing")] + ([base] if base not in CONDITIONS else [])
+    if bad or (base == "oracle" and "variants" in flags):
+        raise ValueError(f"unknown condition {cond!r}: one of {', '.join(CONDITIONS)}, each optionally with "
+                         "+variants (not oracle) and/or +timing")
+    return base, {"timing": "espeak" if "timing" in flags else "sphinx", "variants": "variants" in flags}
+
+
+_ORACLE_ALIGNERS: dict[str, Aligner] = {}
+
+
+def override_decoder(settings: dict[str, str]) -> None:
+    """Build every later decoder with these pocketsphinx settings too (values parsed as numbers when they are)."""
+    from slt_widgets.datasets.speech import align as A
+
+    def value(v):
+        try:
+            return float(v) if any(c in v for c in ".e") else int(v)
+        except ValueError:
+            return {"true": True, "false": False}.get(v.lower(), v)
+    extra = {k: value(v) for k, v in settings.items()}
+    if "frate" in extra:
+        A._FRAME_S = 1.0 / extra["frate"]
+
+    def _decoder(self, beam):
+        if beam not in self._decoders:
+            import pocketsphinx as ps
+            cfg = ps.Config(loglevel="FATAL", lm=None, frate=round(1 / A._FRAME_S), wlen=A._WINDOW_S, beam=beam,
+                            pbeam=beam, wbeam=min(beam * 1e20, 1e-10), **{k: v for k, v in extra.items() if k != "frate"})
+            self._decoders[beam] = ps.Decoder(cfg)
+            for phones, name in self._added.items():
+                self._decoders[beam].add_word(name, " ".join(phones), True)
+            for word, name in self._variant_names.items():
+                self._decoders[beam].add_word(name, " ".join(self.espeak_phones(word)), True)
+        return self._decoders[beam]
+    A.Aligner._decoder = _decoder
+
+
+def run_one(cond: str, wave, truth, text, aligner: Aligner | None = None) -> dict:
+    """One utterance under one condition; ``aligner`` (default timing, no variants) serves ``oracle``."""
     t0 = time.perf_counter()
+    base, kw = options(cond)
     try:
-        if cond == "oracle":
+        if base == "oracle":
+            if kw["timing"] != "sphinx" or aligner is None:
+                aligner = _ORACLE_ALIGNERS.setdefault(kw["timing"], Aligner(timing=kw["timing"]))
             al = aligner.align_pronounced(wave, oracle_words(truth))
             hyp = frame_labels(al.segments, len(truth)).astype(np.int64)
             attempt = al.attempt
         else:
-            ds = load_recordings([((wave, 16000), text)], pronunciation=cond, progress=False)
+            ds = load_recordings([((wave, 16000), text)], pronunciation=base, progress=False, **kw)
             hyp = ds.labels
             attempt = None
             if len(hyp) != len(truth):
@@ -136,7 +161,7 @@ def run_one(cond: str, wave, truth, text, aligner: Aligner) -> dict:
 
 def summarise(rows: list[dict]) -> dict:
     out = {}
-    for cond in CONDITIONS:
+    for cond in dict.fromkeys(r["cond"] for r in rows):
         rs = [r for r in rows if r["cond"] == cond]
         ok = [r for r in rs if r["ok"]]
         if not rs:
@@ -188,8 +213,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--limit", type=int, default=None, help="first N utterances of each split")
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--out", default=None, help="JSON-lines checkpoint (resumable)")
+    ap.add_argument("--decoder", default="", help="pocketsphinx settings for every condition, e.g. topn=32,frate=200")
+    ap.add_argument("--by-split", action="store_true", help="also print each split's summary line")
     args = ap.parse_args(argv)
+    if args.decoder:
+        override_decoder(dict(kv.split("=", 1) for kv in args.decoder.split(",")))
     conds = [c for c in args.conditions.split(",") if c]
+    for c in conds:
+        options(c)                   # an unknown condition fails before anything runs
     done: dict[tuple, dict] = {}
     out = Path(args.out) if args.out else None
     if out and out.exists():
@@ -216,11 +247,16 @@ def main(argv=None) -> dict:
             if (u + 1) % 10 == 0:
                 print(f"{split}: {u + 1}/{n}", flush=True)
     summary = summarise(rows)
-    for cond, s in summary.items():
-        print(f"{cond:8s} aligned {s['aligned']}/{s['utterances']}  agreement {s['agreement']:.3f} "
-              f"(±1 frame {s['agreement_within_1_frame']:.3f})  boundary median {s['boundary_median_ms']} ms, "
-              f"p90 {s['boundary_p90_ms']} ms, signed mean {s['signed_mean_ms']} median {s['signed_median_ms']} ms (sharp edges {s['signed_sharp_mean_ms']} / {s['signed_sharp_median_ms']}, soft {s['signed_soft_mean_ms']})  ({s['boundaries_matched']}/{s['boundaries_true']} matched)  "
-              f"{s['seconds_per_utterance']:.2f} s/utt  left out: {s['left_out_reasons']}")
+    parts = [("all", summary)]
+    if args.by_split:
+        parts += [(sp, summarise([r for r in rows if r["split"] == sp])) for sp in args.splits.split(",")]
+    for part, summ in parts:
+        for cond, s in summ.items():
+            print(f"[{part}] ", end="")
+            print(f"{cond:8s} aligned {s['aligned']}/{s['utterances']}  agreement {s['agreement']:.3f} "
+                  f"(±1 frame {s['agreement_within_1_frame']:.3f})  boundary median {s['boundary_median_ms']} ms, "
+                  f"p90 {s['boundary_p90_ms']} ms, signed mean {s['signed_mean_ms']} median {s['signed_median_ms']} ms (sharp edges {s['signed_sharp_mean_ms']} / {s['signed_sharp_median_ms']}, soft {s['signed_soft_mean_ms']})  ({s['boundaries_matched']}/{s['boundaries_true']} matched)  "
+                  f"{s['seconds_per_utterance']:.2f} s/utt  left out: {s['left_out_reasons']}")
     print(json.dumps(summary, indent=1))
     return summary
 

@@ -175,6 +175,10 @@ def test_bad_arguments():
         load_recordings([((np.zeros(16000), 16000), "hi")], pronunciation="ipa", progress=False)
     with pytest.raises(TypeError, match="folder or a list"):
         load_recordings(42, progress=False)
+    with pytest.raises(ValueError, match=r"timing must be 'sphinx' .* or 'espeak'"):
+        load_recordings([((np.zeros(16000), 16000), "hi")], timing="festival", progress=False)
+    with pytest.raises(ValueError, match="variants must be True or False"):
+        load_recordings([((np.zeros(16000), 16000), "hi")], variants="yes", progress=False)
 
 
 def test_with_source_tags_user_frames(good_folder):
@@ -222,31 +226,79 @@ def test_a_pocketsphinx_phone_starts_at_its_first_frame_index_times_the_shift():
         assert al.words[0][:2] == pytest.approx(((s0 - 30) * 0.01, (s0 - 30 + d) * 0.01))
 
 
-def test_alignment_floor_against_the_corpus_timing():
-    """A few shipped eval utterances, aligned from audio + text only (full numbers: bench_alignment.py)."""
+def _bench():
     import importlib.util
     spec = importlib.util.spec_from_file_location("bench_alignment", DATA.parents[1] / "benchmarks" / "bench_alignment.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_alignment_floor_against_the_corpus_timing():
+    """A few shipped eval utterances, aligned from audio + text only (full numbers: bench_alignment.py)."""
+    bench = _bench()
     ev = FrameDataset.load(DATA / "eval.npz")
     aligner = Aligner()
     rows = []
     for u in range(4):
         wave, truth, text = bench.utterance(ev, u)
-        for cond in ("cmudict", "oracle"):
+        for cond in ("cmudict", "oracle", "cmudict+timing", "oracle+timing"):
             r = bench.run_one(cond, wave, truth, text, aligner)
             r.update(cond=cond)
             rows.append(r)
     s = bench.summarise(rows)
-    assert s["cmudict"]["aligned"] == 4 and s["oracle"]["aligned"] == 4
+    assert all(s[c]["aligned"] == 4 for c in s)
     assert s["cmudict"]["boundary_median_ms"] <= 20 and s["oracle"]["boundary_median_ms"] <= 20
-    assert s["cmudict"]["agreement"] >= 0.70 and s["oracle"]["agreement"] >= 0.74   # 235 utterances: see docs
+    # measured on these four: 74.1 / 80.3 %; with eSpeak NG's timing conventions 75.7 / 81.6 %
+    # (235 utterances: see docs/alignment.md)
+    assert s["cmudict"]["agreement"] >= 0.72 and s["oracle"]["agreement"] >= 0.78
+    assert s["cmudict+timing"]["agreement"] >= 0.74 and s["oracle+timing"]["agreement"] >= 0.80
+    # the shifts (fitted on the dev split, not on these) take most of the soft edges' bias away
+    for cond in ("cmudict", "oracle"):
+        assert s[cond + "+timing"]["agreement"] > s[cond]["agreement"] + 0.008, (cond, s[cond], s[cond + "+timing"])
+        assert abs(s[cond + "+timing"]["signed_soft_mean_ms"]) < abs(s[cond]["signed_soft_mean_ms"]) - 5
     # No framing offset where the acoustics are sharp (vowel <-> fricative/stop/nasal): measured on these
     # four -0.7 / -2.0 ms (median 0); pocketsphinx frames mapped onto corpus frames of the same index
     # instead gave +9.3 / +8.0 ms (median +10), and a convention one frame early gives about -10.
     for cond in ("cmudict", "oracle"):
         assert abs(s[cond]["signed_sharp_mean_ms"]) <= 5 and s[cond]["signed_sharp_median_ms"] == 0, (cond, s[cond])
     assert s["oracle"]["agreement"] > s["cmudict"]["agreement"] - 0.01
+
+
+def test_espeak_timing_is_a_convention_not_a_correction():
+    """Festival's xeng takes, scored against Festival's own segment times: the shifts fitted to eSpeak
+    NG do not help there (measured on all 50: 79.2 -> 76.? %, docs/alignment.md); on these three they
+    lose agreement too, and the phone sequence and word order stay the same."""
+    bench = _bench()
+    x = FrameDataset.load(DATA / "xeng.npz")
+    plain, shifted = Aligner(), Aligner(timing="espeak")
+    agree = {"sphinx": [], "espeak": []}
+    for u in (1, 2, 3):
+        wave, truth, text = bench.utterance(x, u)
+        a, b = plain.align(wave, text), shifted.align(wave, text)
+        assert [lab for *_, lab in a.segments] == [lab for *_, lab in b.segments]
+        assert [w for *_, w in a.words] == [w for *_, w in b.words] and a.score == b.score
+        assert all(s < e for s, e, _ in b.segments) and all(s < e for s, e, _ in b.words)
+        for name, al in (("sphinx", a), ("espeak", b)):
+            agree[name].append((frame_labels(al.segments, len(truth)) == truth).mean())
+    assert np.mean(agree["espeak"]) <= np.mean(agree["sphinx"]), agree
+
+
+def test_espeak_variants_are_offered_and_reported():
+    text = "The concierge spoke quietly about the garden."   # CMUdict: K AA N S IY EH R ZH; eSpeak NG: ... S IH EH ...
+    w, r, truth = speak(text, seed=5)
+    al = Aligner(variants=True)
+    ds = load_recordings([((w, r), text)], progress=False, variants=True)
+    a = al.align(resample_to_16k(w.astype(np.float64), r), text)
+    for word in ("concierge", "quietly"):
+        assert al._variant_names[word] == f"{word}(2)"
+        assert al._decoder(1e-48).lookup_word(f"{word}(2)") == " ".join(al.espeak_phones(word))
+    assert "the" not in al._variant_names       # eSpeak NG says DH AH, as CMUdict does: nothing to add
+    assert set(a.variant_words) <= set(transcript_words(text))
+    assert set(ds.meta["alignments"][0]["variant_words"]) <= set(transcript_words(text)) and ds.meta["timing"] == "sphinx"
+    lo, hi = ds.utt_bounds[0]
+    assert (ds.labels[lo:hi] == frame_labels(truth, hi - lo)).mean() >= 0.7
+    assert [wd for *_, wd in a.words] == transcript_words(text)
 
 
 def test_accuracy_by_source_matches_a_direct_count(good_folder):

@@ -20,6 +20,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .frames import FrameDataset
+from .loaders import CorpusFormatError
+from .loaders.audio import read_riff
 from .speech.features import N_MELS, SAMPLE_RATE, cmvn, fbank, n_frames, resample_to_16k
 from .speech.phonemes import PHONEME_CLASSES, frame_labels
 
@@ -77,25 +79,10 @@ def read_wav(path) -> tuple[np.ndarray, int]:
         raise RecordingError(f"{path}: cannot be read ({e.strerror or e})") from None
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise RecordingError(f"{path} is not a WAV file (it starts with {head[:4]!r}); {_FIX_WAV}")
-    from scipy.io import wavfile
-    import warnings
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", wavfile.WavFileWarning)   # unknown chunks (LIST, …) are harmless
-            rate, x = wavfile.read(path)
-    except (ValueError, EOFError, OSError) as e:
-        raise RecordingError(f"{path}: unreadable or truncated WAV ({e}); {_FIX_WAV}") from None
-    if x.dtype.kind == "f":
-        x = x.astype(np.float64) * 32768.0
-    elif x.dtype == np.int32:
-        x = x.astype(np.float64) / 65536.0
-    elif x.dtype == np.uint8:
-        x = (x.astype(np.float64) - 128.0) * 256.0
-    else:
-        x = x.astype(np.float64)
-    if x.ndim == 2:
-        x = x.mean(1)
-    return x, int(rate)
+        return read_riff(path, fix=_FIX_WAV)
+    except CorpusFormatError as e:
+        raise RecordingError(str(e)) from None
 
 
 def samples_to_16k(samples, rate, name: str = "recording") -> np.ndarray:
@@ -271,32 +258,40 @@ def recording_dataset(items: Sequence[tuple[str, np.ndarray, str]], aligner=None
                    alignments=[{"name": u[0], "text": u[2], "segments": list(u[3].segments),
                                 "words": list(u[3].words), "score": float(u[3].score),
                                 "pronunciations": {w: list(p) for w, (p, _) in u[3].pronunciations.items()},
-                                "espeak_words": list(u[3].espeak_words)} for u in utts])
+                                "espeak_words": list(u[3].espeak_words), "variant_words": list(u[3].variant_words)}
+                               for u in utts], timing=getattr(aligner, "timing", "sphinx"))
     return ds
 
 
 def load_recordings(source, *, pronunciation: str = "cmudict", progress: bool = True, name: str = "recordings",
-                    context: int = 5, pad_s: float = 0.3, seed: int = 0) -> FrameDataset:
+                    context: int = 5, pad_s: float = 0.3, seed: int = 0, timing: str = "sphinx",
+                    variants: bool = False) -> FrameDataset:
     """Your own speech as a phoneme-labelled :class:`FrameDataset`, aligned offline.
 
     source: a folder of ``name.wav`` files with same-named ``name.txt`` transcripts, or a list of
     ``(wav, text)`` pairs where ``wav`` is a path or a ``(samples [n], rate)`` tuple and ``text``
     the sentence spoken (or a ``.txt`` path). Any rate ≥ 16 kHz is resampled to 16 kHz; stereo
     is averaged. pronunciation: ``"cmudict"`` (dictionary, eSpeak NG for missing words) or
-    ``"espeak"`` (eSpeak NG for every word, like the built-in corpus).
+    ``"espeak"`` (eSpeak NG for every word, like the built-in corpus). timing: ``"sphinx"``
+    (pocketsphinx's boundaries, the default) or ``"espeak"`` (each boundary moved by eSpeak NG's
+    median offset for its kind of transition: frames labelled the way the built-in corpus labels
+    them; it does not make real speech more accurate). variants: offer eSpeak NG's pronunciation of
+    each dictionary word as an alternative the decoder may pick. See :class:`~.speech.align.Aligner`
+    and docs/alignment.md for what each measured.
 
     Returns a :class:`FrameDataset` in the corpus's format: frames ``[T, 23]`` spliced to
     ``feature_shape`` ``(23, 2*context+1)``, labels ``[T]`` over :data:`PHONEME_CLASSES`,
     ``utt_voice`` = recording names, ``utt_text`` = transcripts, 16 kHz audio. ``meta`` holds
-    ``"report"`` (:class:`RecordingsReport`: what was left out and why, eSpeak words, scores)
-    and ``"alignments"`` (per recording: phone segments and words in seconds, score). ``meta``
+    ``"report"`` (:class:`RecordingsReport`: what was left out and why, eSpeak words, scores),
+    ``"alignments"`` (per recording: phone segments and words in seconds, score) and ``"timing"``. ``meta``
     is not written by :meth:`FrameDataset.save`.
 
     Raises :class:`RecordingError` listing every unreadable input (nothing is aligned then),
     and :class:`~.speech.align.AlignmentError` when no recording aligns.
     """
     from .speech.align import Aligner
-    aligner = Aligner(pronunciation=pronunciation, pad_s=pad_s, seed=seed)   # validates its arguments first
+    aligner = Aligner(pronunciation=pronunciation, pad_s=pad_s, seed=seed, timing=timing,
+                      variants=variants)   # validates its arguments first
     if isinstance(context, bool) or not isinstance(context, (int, np.integer)) or not 0 <= context <= 50:
         raise ValueError(f"context must be an int in 0..50 (frames each side), got {context!r}")
     ready, problems = _prepare(_collect(source))
@@ -394,11 +389,13 @@ def main(argv=None) -> int:
     ap.add_argument("folder", help="folder of name.wav files with same-named name.txt transcripts")
     ap.add_argument("--out", default=None, help="write the dataset here (.npz); alignments go to .alignments.json")
     ap.add_argument("--pronunciation", choices=("cmudict", "espeak"), default="cmudict")
+    ap.add_argument("--timing", choices=("sphinx", "espeak"), default="sphinx",
+                    help="espeak: boundaries moved to eSpeak NG's conventions, as the built-in corpus labels them")
     ap.add_argument("--net", choices=("small", "wide", "none"), default="small",
                     help="demo network to score your frames with (default small)")
     args = ap.parse_args(argv)
     try:
-        ds = load_recordings(args.folder, pronunciation=args.pronunciation, progress=True)
+        ds = load_recordings(args.folder, pronunciation=args.pronunciation, timing=args.timing, progress=True)
     except (RecordingError, ValueError, ImportError) as e:
         print(f"error: {e}")
         return 2

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._common import CorpusFormatError
 
-__all__ = ["read_audio", "audio_features"]
+__all__ = ["read_audio", "read_riff", "audio_features"]
 
 
 MIN_RATE, MAX_RATE = 1000, 768000
@@ -31,7 +31,8 @@ def read_audio(path) -> tuple[np.ndarray, int]:
     if head.startswith(b"NIST_1A"):
         x, rate = _read_sphere(path)
     elif head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        x, rate = _read_riff(path)
+        x, rate = read_riff(path)
+        x = x.astype(np.float32)
     else:
         raise CorpusFormatError(f"{path} is neither a NIST SPHERE nor a RIFF/WAVE file "
                                 f"(starts with {head[:8]!r}); convert it to 16-bit PCM WAV")
@@ -47,27 +48,34 @@ def read_audio(path) -> tuple[np.ndarray, int]:
     return x, rate
 
 
-def _read_riff(path: Path) -> tuple[np.ndarray, int]:
+def read_riff(path, fix: str = "convert it to 16-bit PCM") -> tuple[np.ndarray, int]:
+    """Decode a RIFF/WAVE file: ``(wave [n] float64 on the int16 scale, rate)``, multi-channel averaged to mono.
+
+    PCM 8-bit (unsigned), 16-bit, 24/32-bit (as int32) and float samples (in -1..1) all come out on
+    the int16 scale. The one WAV decoder of the package: the corpus loaders and
+    :func:`~slt_widgets.datasets.load_recordings` both read through it. Raises
+    :class:`CorpusFormatError` naming the file, what is wrong and ``fix``.
+    """
     from scipy.io import wavfile
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)   # unknown chunks (LIST, …) are harmless
             rate, x = wavfile.read(path)
     except Exception as e:  # noqa: BLE001 — scipy's reader fails in many ways on a damaged header; all mean that
-        raise CorpusFormatError(f"{path}: unreadable WAVE file ({type(e).__name__}: {e}); convert it to 16-bit "
-                                "PCM") from None
+        raise CorpusFormatError(f"{path}: unreadable WAVE file ({type(e).__name__}: {e}); {fix}") from None
     if x.dtype.kind == "f":
         x = x.astype(np.float64) * 32768.0
     elif x.dtype == np.int32:
         x = x.astype(np.float64) / 65536.0
     elif x.dtype == np.uint8:
         x = (x.astype(np.float64) - 128.0) * 256.0
-    elif x.dtype.kind not in "iu":
-        raise CorpusFormatError(f"{path}: WAVE samples of type {x.dtype} are not supported; convert to 16-bit PCM")
-    x = x.astype(np.float32)
+    elif x.dtype.kind in "iu":
+        x = x.astype(np.float64)
+    else:
+        raise CorpusFormatError(f"{path}: WAVE samples of type {x.dtype} are not supported; {fix}")
     if x.ndim == 2:
         if x.shape[1] == 0:
-            raise CorpusFormatError(f"{path}: the WAVE header says 0 channels")
+            raise CorpusFormatError(f"{path}: the WAVE header says 0 channels; {fix}")
         x = x.mean(1)
     return x, int(rate)
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 
+from .boundaries import ESPEAK_OFFSETS, OFFSETS_FILE, shift_boundaries
 from .features import SAMPLE_RATE
 from .phonemes import PHONEME_CLASSES, UnknownPhonemeError, map_espeak
 
@@ -84,13 +85,16 @@ class Alignment:
     (pocketsphinx normalises every frame by its best senone): 0 means every frame sits on the
     state the model likes best, more negative is a worse fit (pocketsphinx's scaled log units;
     compare files of one recording set-up); pronunciations: ``{word: (phones, source)}``
-    with source ``"cmudict"`` or ``"espeak"``; attempt: which retry succeeded (0 = first).
+    with source ``"cmudict"`` or ``"espeak"``; attempt: which retry succeeded (0 = first);
+    variant_words: words (in spoken order) for which the decoder chose the eSpeak NG variant offered
+    with ``Aligner(variants=True)`` over CMUdict's pronunciations.
     """
     segments: tuple[tuple[float, float, str], ...]
     words: tuple[tuple[float, float, str], ...]
     score: float
     pronunciations: dict = field(default_factory=dict)
     attempt: int = 0
+    variant_words: tuple[str, ...] = ()
 
     @property
     def espeak_words(self) -> tuple[str, ...]:
@@ -148,11 +152,32 @@ class Aligner:
     pronunciation: ``"cmudict"`` (dictionary first, eSpeak NG for missing words) or ``"espeak"``
     (eSpeak NG for every word, as the built-in corpus was synthesised); pad_s: silence added on
     each side before decoding (the grammar search fails without it); seed: padding-noise seed.
+
+    timing: ``"sphinx"`` (the boundaries where pocketsphinx's model switches phone; the default) or
+    ``"espeak"`` (each boundary then moved by eSpeak NG's median offset for its kind of transition,
+    :data:`~.boundaries.ESPEAK_OFFSETS`: labels placed the way the built-in corpus places them; it
+    helps against eSpeak NG's own timing and hurts against Festival's, so it is a convention, not a
+    correction). variants: also offer eSpeak NG's pronunciation of each dictionary word as an
+    alternative (``word(n)``) the decoder may pick; measured +0.6 points on eSpeak NG speech,
+    -0.2 on Festival's (docs/alignment.md), so off by default.
     """
 
-    def __init__(self, pronunciation: str = "cmudict", pad_s: float = 0.3, seed: int = 0):
+    def __init__(self, pronunciation: str = "cmudict", pad_s: float = 0.3, seed: int = 0, timing: str = "sphinx",
+                 variants: bool = False):
         if pronunciation not in ("cmudict", "espeak"):
             raise ValueError(f"pronunciation must be 'cmudict' or 'espeak', got {pronunciation!r}")
+        if timing not in ("sphinx", "espeak"):
+            raise ValueError(f"timing must be 'sphinx' (pocketsphinx's boundaries) or 'espeak' (moved to eSpeak NG's "
+                             f"conventions), got {timing!r}")
+        if timing == "espeak" and not ESPEAK_OFFSETS:
+            raise ValueError(f"timing='espeak' needs {OFFSETS_FILE.name}, which this install lacks; build it with "
+                             "python -m slt_widgets.datasets.speech.fit_timing")
+        if not isinstance(variants, bool):
+            raise ValueError(f"variants must be True or False, got {variants!r}")
+        self.timing = timing
+        self.variants = variants
+        self._variant_names: dict[str, str] = {}     # dictionary word -> the name of its eSpeak variant
+        self._variant_checked: set[str] = set()
         if not 0.1 <= float(pad_s) <= 2.0:
             raise ValueError(f"pad_s must lie in 0.1..2.0 s (the grammar search needs silence), got {pad_s}")
         self.pronunciation = pronunciation
@@ -175,6 +200,8 @@ class Aligner:
             self._decoders[beam] = ps.Decoder(cfg)
             for phones, name in self._added.items():
                 self._decoders[beam].add_word(name, " ".join(phones), True)
+            for word, name in self._variant_names.items():
+                self._decoders[beam].add_word(name, " ".join(self.espeak_phones(word)), True)
         return self._decoders[beam]
 
     def _dict_phones(self, word: str) -> tuple[str, ...] | None:
@@ -214,6 +241,25 @@ class Aligner:
             for dec in self._decoders.values():
                 dec.add_word(name, " ".join(phones), True)
         return self._added[phones]
+
+    def _add_variant(self, word: str) -> None:
+        # eSpeak NG's pronunciation of a dictionary word as the word's next alternative, word(k):
+        # the grammar search then takes whichever pronunciation fits the audio better.
+        if word in self._variant_checked:
+            return
+        self._variant_checked.add(word)
+        dec = self._decoder(_ATTEMPTS[0][1])
+        known, k = [], 1
+        while (p := dec.lookup_word(word if k == 1 else f"{word}({k})")) is not None:
+            known.append(tuple(p.split()))
+            k += 1
+        e = self.espeak_phones(word)
+        if not known or not e or e in known:
+            return
+        name = f"{word}({k})"
+        for d in self._decoders.values():
+            d.add_word(name, " ".join(e), True)
+        self._variant_names[word] = name
 
     # ---------------------------------------------------------------- alignment
     def align(self, wave: np.ndarray, text: str) -> Alignment:
@@ -264,7 +310,12 @@ class Aligner:
                                            f"varies by only {spread:.0f} dB (silence or steady noise). Check the "
                                            "microphone, or that this is the right file")
         with self._lock:
-            return self._align_locked(x, words, plan)
+            al = self._align_locked(x, words, plan)
+        if self.timing == "espeak":
+            segs, moved = shift_boundaries(al.segments, ESPEAK_OFFSETS)
+            al = replace(al, segments=tuple(segs), words=tuple(
+                (moved.get(round(a, 6), a), moved.get(round(b, 6), b), w) for a, b, w in al.words))
+        return al
 
     def _align_locked(self, x: np.ndarray, words: list[str], given: dict | None) -> Alignment:
         if given is not None:
@@ -277,6 +328,10 @@ class Aligner:
                                                     f"dictionary ({', '.join(unknown[:6])}): the aligner's model is "
                                                     "US English only. Give an English transcript of English speech")
             plans = [prons]
+            if self.variants:
+                for w in words:
+                    if prons[w][1] == "cmudict":
+                        self._add_variant(w)
             if any(src == "cmudict" for _, src in prons.values()):
                 plans.append({w: self.pronounce(w, "espeak") for w in words})   # last resort: eSpeak for all
         npad = int(round(self.pad_s * SAMPLE_RATE))
@@ -302,6 +357,9 @@ class Aligner:
                     attempt += 1
                     continue
                 al = self._to_alignment(phones, words, plan, npad, len(x), attempt)
+                if self._variant_names:
+                    chosen = set(self._variant_names.values())
+                    al = replace(al, variant_words=tuple(w.split("(")[0] for w, _ in phones if w in chosen))
                 long = [(s, e, lab) for s, e, lab in al.segments if lab != "SIL" and e - s > _MAX_PHONE_S]
                 if long:
                     last = "mismatch"
