@@ -282,3 +282,29 @@ def test_batch_norm_folded_once_gives_the_same_slts(digits):
     assert fold_batch_norm(plain) is plain
     odd = torch.nn.Sequential(torch.nn.BatchNorm1d(64), torch.nn.Linear(64, 10)).eval()
     assert fold_batch_norm(odd) is odd               # batch norm before any Linear: left to the engine
+
+
+def test_user_frames_of_a_toy_dataset_tagged_by_source():
+    """A class made only of the user's frames is shown whole on every side (more than max_samples),
+    a mixed class keeps every user frame even where a net gets it wrong, and the note says so."""
+    from slt_widgets.datasets import FrameDataset
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    y = np.array([0] * 20 + [1] * 12 + [0] * 8)      # class a: 20 corpus frames and 8 of yours
+    src = np.array([0] * 20 + [1] * 20, np.int8)     # class b: 12 frames, all yours
+    ds = FrameDataset.from_arrays(x, y, ["a", "b"], (1, 4))
+    ds.meta.update(source_code=src, source_names=("corpus", "you"))
+    torch.manual_seed(0)
+    nets = {n: torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 2)) for n in "pq"}
+    st = CompareState(nets, ds, cls="b", max_samples=5)
+    np.testing.assert_array_equal(st.selection.indices, np.arange(20, 32))      # all 12 yours, > max_samples
+    assert st.selection.n_yours == 12
+    note = st.class_samples(1)[1]
+    assert note.startswith("no corpus frames of 'b'") and "all 12 of yours kept (misclassified by p " in note
+    s = st.select(cls="a")
+    mine = np.flatnonzero((y == 0) & (src == 1))
+    assert np.isin(mine, s.indices).all() and s.n_yours == len(mine) == 8
+    assert s.n == 8 + 3                              # at least 3 corpus frames next to yours
+    with pytest.raises(ValueError, match="holds no frames from source 'corpus'"):
+        st.select(cls="b", source="corpus")
+    assert st.selection is s

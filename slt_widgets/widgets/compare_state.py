@@ -250,7 +250,7 @@ class CompareState(T.HasTraits):
         if self.user_mask is not None:            # every user frame is kept; the corpus fills the rest
             mine, idx = idx[self.user_mask[idx]], idx[~self.user_mask[idx]]
             budget = max(3, self.max_samples - len(mine))
-        keep, note = self._corpus_samples(c, idx, budget) if len(idx) else (idx, f"no corpus frames of {name!r}")
+        keep, note = self._corpus_samples(c, idx, budget) if len(idx) else (idx, f"no frames of {name!r}")
         if self.user_mask is not None:
             note = note.replace(" frames of", " corpus frames of", 1)
             if len(mine):
