@@ -2,6 +2,7 @@
 
     python benchmarks/bench_slt.py            # full sizes (N = 20,000; a few minutes on 2 cores)
     python benchmarks/bench_slt.py --quick    # smaller N, for a smoke run
+    python benchmarks/bench_slt.py --ab 3000 --repeats 9    # only the current against the previous engine
 
 Prints samples/s of the engine against torch.func ``vmap(jacrev, chunk_size=256)``, against one
 forward plus one backward per output class, and the achieved GFLOP/s as a fraction
@@ -244,16 +245,45 @@ def spectra_section(ns):
     return out
 
 
+def ab_section(n, repeats):
+    """Only the current and the previous engine, interleaved ``repeats`` times: output SLT and the
+    all-layer stream (the structure change must not cost speed; node_spectra is left out: its time
+    is the eigenvalues', the same code in both)."""
+    net = make_net()
+    x = torch.randn(n, D_IN)
+
+    def layers(mod):
+        def run():
+            for _ in mod.iter_slt_layers(net, x[: n // 4], layers=range(1, DEPTH + 1), reuse_buffers=True):
+                pass
+        return run
+    res = race({"new: output SLT": lambda: sw.slt(net, x), "previous: output SLT": lambda: OLD.slt(net, x),
+                "new: all layers, streamed": layers(sw.engine), "previous: all layers, streamed": layers(OLD)},
+               repeats)
+    for what in ("output SLT", "all layers, streamed"):
+        new, old = res[f"new: {what}"], res[f"previous: {what}"]
+        print(f"  {what:<22} new {new:6.2f} s, previous {old:6.2f} s (medians of {repeats}): new / previous speed "
+              f"= {old / new:.2f}x")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--baseline", default="main", help="git revision of the previous engine ('' for none)")
     ap.add_argument("--skip-spectra", action="store_true", help="leave out the node_spectra section")
+    ap.add_argument("--ab", type=int, default=0, metavar="N",
+                    help="only race the current engine against --baseline on N samples, interleaved --repeats times")
     a = ap.parse_args(argv)
     global OLD
     if a.baseline:
         OLD = load_baseline(a.baseline)
+    if a.ab:
+        if OLD is None:
+            ap.error("--ab needs a --baseline revision")
+        print(f"A/B against {a.baseline}, N={a.ab}, load average {open('/proc/loadavg').read().split()[0]}")
+        ab_section(a.ab, a.repeats)
+        return
     n = 4000 if a.quick else 20000
     load = open("/proc/loadavg").read().split()[:3] if Path("/proc/loadavg").exists() else "?"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, net {D_IN}-{WIDTH}x{DEPTH}-{D_OUT}, float32; "
