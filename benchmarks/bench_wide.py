@@ -147,8 +147,9 @@ def main() -> None:
 
     # 4. Fig. 7B
     t = time.perf_counter()
-    # within --budget all five layers of a class come from one forward chain (slt_layers); below
-    # it, one chain per layer: a 5 x 2048 class of 100 frames needs 1.45 GB for the former
+    # within --budget all five layers of a class come from one forward chain (slt_layers); below it,
+    # one backward chain per layer from a 2048 x 2048 identity (~20x the multiplies on the 5 x 2048
+    # net): a class of 100 frames needs 1.45 GB for the former
     pop = population_spectra(model, ev, list(range(1, L + 1)), max_per_class=a.per_class, seed=a.seed,
                              memory_budget=a.budget)
     times["fig7b_population"] = time.perf_counter() - t
