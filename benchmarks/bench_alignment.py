@@ -108,7 +108,8 @@ _ORACLE_ALIGNERS: dict[str, Aligner] = {}
 
 
 def override_decoder(settings: dict[str, str]) -> None:
-    """Build every later decoder with these pocketsphinx settings too (values parsed as numbers when they are)."""
+    """Build every later decoder with these pocketsphinx settings on top of ``align.DECODER_SETTINGS``
+    (values parsed as numbers or booleans when they are); ``frate`` also sets the frame shift."""
     from slt_widgets.datasets.speech import align as A
 
     def value(v):
@@ -118,20 +119,8 @@ def override_decoder(settings: dict[str, str]) -> None:
             return {"true": True, "false": False}.get(v.lower(), v)
     extra = {k: value(v) for k, v in settings.items()}
     if "frate" in extra:
-        A._FRAME_S = 1.0 / extra["frate"]
-
-    def _decoder(self, beam):
-        if beam not in self._decoders:
-            import pocketsphinx as ps
-            cfg = ps.Config(loglevel="FATAL", lm=None, frate=round(1 / A._FRAME_S), wlen=A._WINDOW_S, beam=beam,
-                            pbeam=beam, wbeam=min(beam * 1e20, 1e-10), **{k: v for k, v in extra.items() if k != "frate"})
-            self._decoders[beam] = ps.Decoder(cfg)
-            for phones, name in self._added.items():
-                self._decoders[beam].add_word(name, " ".join(phones), True)
-            for word, name in self._variant_names.items():
-                self._decoders[beam].add_word(name, " ".join(self.espeak_phones(word)), True)
-        return self._decoders[beam]
-    A.Aligner._decoder = _decoder
+        A._FRAME_S = 1.0 / extra.pop("frate")
+    A.DECODER_SETTINGS.update(extra)
 
 
 def run_one(cond: str, wave, truth, text, aligner: Aligner | None = None) -> dict:

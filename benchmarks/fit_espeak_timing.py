@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_alignment as bench  # noqa: E402
 from slt_widgets.datasets import FrameDataset  # noqa: E402
+from slt_widgets.datasets.speech.align import DECODER_SETTINGS  # noqa: E402
 from slt_widgets.datasets.speech.boundaries import OFFSETS_FILE  # noqa: E402
 
 
@@ -65,7 +66,8 @@ def main(argv=None) -> dict:
     table = {"about": "Per-transition boundary shifts (10 ms frames, > 0 later) that move pocketsphinx's phone "
                       "boundaries to eSpeak NG's labelling conventions; built by benchmarks/fit_espeak_timing.py.",
              "fitted_on": {"split": args.split, "utterances": n, "aligned": sum(r["ok"] for r in rows),
-                           "aligner": "cmudict, timing='sphinx'", "min_count": args.min_count},
+                           "aligner": "cmudict, timing='sphinx'", "decoder_settings": dict(DECODER_SETTINGS),
+                           "min_count": args.min_count},
              "offsets_frames": shifts, "boundaries_per_kind": counts}
     out = Path(args.out)
     tmp = out.with_name(out.name + ".partial")
