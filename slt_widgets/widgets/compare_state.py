@@ -474,8 +474,10 @@ class CompareState(T.HasTraits):
         net classifies them: ``{"clusters": {cluster id: count}, "n": k, "correct": j}`` (None for
         an untagged dataset or a net without the layer)."""
         mine = self.yours()
+        if mine is None:
+            return None
         v = self.view(name)
-        if mine is None or v is None:
+        if v is None:
             return None
         lab = cut_labels(v.linkage, self.selection.cuts[name])[mine]
         ids, counts = np.unique(lab, return_counts=True)
