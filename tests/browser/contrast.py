@@ -11,9 +11,15 @@ from __future__ import annotations
 CONTRAST_JS = r"""(scope) => {
   const parse = s => {
     const m = /rgba?\(([^)]+)\)/.exec(s || "");
-    if (!m) return null;
-    const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
-    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+    if (m) {
+      const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+      return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+    }
+    // color-mix(in srgb, …) computes to color(srgb r g b [/ a]) with channels in 0…1
+    const c = /color\(srgb\s+([^)]+)\)/.exec(s || "");
+    if (!c) return null;
+    const p = c[1].split(/[\s\/]+/).filter(Boolean).map(Number);
+    return [255 * p[0], 255 * p[1], 255 * p[2], p.length > 3 ? p[3] : 1];
   };
   const over = (fg, bg) => [0, 1, 2].map(i => fg[i] * fg[3] + bg[i] * (1 - fg[3]));
   const lum = rgb => {
@@ -55,8 +61,13 @@ CONTRAST_JS = r"""(scope) => {
       const o = opacity(el);
       if (o < 0.05) continue;
       const svg = el instanceof SVGElement;
-      const c = parse(svg ? cs.fill : cs.color);
-      if (!c) continue;
+      const raw = svg ? cs.fill : cs.color;
+      const c = parse(raw);
+      if (!c) {                 // a colour this cannot read fails the test instead of passing unmeasured
+        if (svg && (raw === "none" || raw.startsWith("url("))) continue;
+        results.push({text: own.slice(0, 60), ratio: 0, fg: raw, bg: null, where: path(el) + " (colour not parsed)"});
+        continue;
+      }
       const a = c[3] * o * (svg ? Number(cs.fillOpacity || 1) : 1);
       const bg = background(el);
       const fg = over([c[0], c[1], c[2], a], bg);
