@@ -68,9 +68,15 @@ def _tsne_and_hl1(page, kc):
 
 CONTRAST_JS = """(sels) => {
   const lum = (c) => {
-    const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
-    const [r, g, b, a] = m[1].split(',').map(Number);
-    return {rgb: [r, g, b], a: a === undefined ? 1 : a};
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (m) {
+      const [r, g, b, a] = m[1].split(',').map(Number);
+      return {rgb: [r, g, b], a: a === undefined ? 1 : a};
+    }
+    // color-mix(in srgb, …) computes to color(srgb r g b [/ a]), channels in 0…1
+    const s = c.match(/color\\(srgb\\s+([^)]+)\\)/); if (!s) return null;
+    const [r, g, b, a] = s[1].split(/[\\s\\/]+/).filter(Boolean).map(Number);
+    return {rgb: [255 * r, 255 * g, 255 * b], a: a === undefined ? 1 : a};
   };
   const rel = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
                                return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
@@ -86,6 +92,7 @@ CONTRAST_JS = """(sels) => {
     const e = document.querySelector(sel);
     if (!e) { out[sel] = null; continue; }
     const cs = getComputedStyle(e), bg = background(e), c = lum(e instanceof SVGElement ? cs.fill : cs.color);
+    if (!c) { out[sel] = null; continue; }                          // unreadable colour: the assert fails on it
     const fg = c.rgb.map((v, i) => c.a * v + (1 - c.a) * bg[i]);       // text colours may be translucent
     const [L1, L2] = [rel(fg), rel(bg)].sort((a, b) => b - a);
     out[sel] = (L1 + 0.05) / (L2 + 0.05);
